@@ -1,0 +1,151 @@
+import { awscdk, javascript, JsonPatch } from 'projen';
+
+// Versions that install and work together on the project's machines (../shared/reference/toolchain.md).
+const CDK_VERSION = '2.245.0';
+const INTEG_TESTS_ALPHA_VERSION = '2.245.0-alpha.0';
+const INTEG_RUNNER_VERSION = '~2.197.8';
+
+const project = new awscdk.AwsCdkConstructLibrary({
+  name: 'cdk-image-prefetcher',
+  description:
+    'Keep container images warm on Amazon EKS worker nodes: every ECR push is pulled on the selected nodes through EventBridge and SSM Run Command, and every node that joins pulls the current images through an SSM State Manager association.',
+  author: 'cdk-image-prefetcher maintainers',
+  authorAddress: 'maintainers@cdk-image-prefetcher.invalid',
+  authorOrganization: true,
+  repositoryUrl: 'https://github.com/cdk-image-prefetcher/cdk-image-prefetcher.git',
+  license: 'Apache-2.0',
+  defaultReleaseBranch: 'main',
+  packageManager: javascript.NodePackageManager.NPM,
+  projenrcTs: true,
+  projenVersion: '0.103.25',
+  minNodeVersion: '18.0.0',
+  workflowNodeVersion: '20.x',
+
+  cdkVersion: CDK_VERSION,
+  constructsVersion: '10.5.1',
+  jsiiVersion: '~5.9.0',
+  typescriptVersion: '~5.9.0',
+  keywords: ['cdk', 'awscdk', 'aws-cdk', 'eks', 'ecr', 'ssm', 'eventbridge', 'containers', 'image-prefetch'],
+
+  devDeps: [
+    `@aws-cdk/integ-tests-alpha@${INTEG_TESTS_ALPHA_VERSION}`,
+    `@aws-cdk/integ-runner@${INTEG_RUNNER_VERSION}`,
+    'cdk-nag@~2.38.2',
+    '@types/node@^20',
+  ],
+
+  jestOptions: {
+    jestVersion: '^30',
+    junitReporting: true,
+    jestConfig: {
+      testMatch: ['<rootDir>/test/**/*.test.ts'],
+      testPathIgnorePatterns: ['/node_modules/', '/examples/consumers/'],
+    },
+  },
+  tsconfigDev: {
+    include: ['examples/**/*.ts', 'integ/**/*.ts'],
+    exclude: ['examples/consumers/**'],
+  },
+
+  // Packages for every jsii language (issue: "Every jsii language built and used for real").
+  publishToPypi: {
+    distName: 'cdk-image-prefetcher',
+    module: 'cdk_image_prefetcher',
+  },
+  publishToMaven: {
+    javaPackage: 'io.github.cdkimageprefetcher',
+    mavenGroupId: 'io.github.cdk-image-prefetcher',
+    mavenArtifactId: 'cdk-image-prefetcher',
+  },
+  publishToNuget: {
+    dotNetNamespace: 'CdkImagePrefetcher',
+    packageId: 'CdkImagePrefetcher',
+  },
+  publishToGo: {
+    moduleName: 'github.com/cdk-image-prefetcher/cdk-image-prefetcher-go',
+  },
+
+  gitignore: ['cdk.out/', '/examples/cdk.out/', 'integ/**/*.snapshot/asset.*', '/.node-e2e/', '/examples/consumers/**/.venv/', '/examples/consumers/**/target/', '/examples/consumers/**/cdk.out/'],
+  npmIgnoreOptions: { ignorePatterns: ['/integ/', '/examples/', '/.ci/', '/test/', '/docs/*.txt', 'CONTRIBUTING.md'] },
+});
+
+// TypeScript 7 (the native port) has no JS API: keep ts-jest and ts-node on the jsii line.
+project.package.addField('overrides', { typescript: '~5.9.0' });
+
+// The node-side script ships in the package and is read at synth time.
+project.addPackageIgnore('!/assets/');
+
+const env = {
+  JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION: '20',
+};
+for (const [k, v] of Object.entries(env)) {
+  project.tasks.addEnvironment(k, v);
+}
+
+// ---------------------------------------------------------------------------
+// Example app: synthesize offline and print what it would deploy.
+project.addTask('example', {
+  description: 'Synthesize the example app in examples/ offline and print what it would deploy',
+  exec: 'ts-node --project tsconfig.dev.json examples/summary.ts',
+  env: { AWS_EC2_METADATA_DISABLED: 'true' },
+});
+
+// ---------------------------------------------------------------------------
+// Integration tests in integ/ (snapshots verified offline; deploy needs an account).
+const integEnv = {
+  AWS_REGION: '${AWS_REGION:-us-east-1}',
+  AWS_EC2_METADATA_DISABLED: 'true',
+};
+const integRunner = 'integ-runner --directory integ --language typescript --app "ts-node --prefer-ts-exts {filePath}"';
+project.addTask('integ', {
+  description: 'Verify the committed integ snapshots offline (no AWS account needed)',
+  exec: integRunner,
+  env: integEnv,
+});
+project.addTask('integ:update', {
+  description: 'Refresh the integ snapshots without deploying',
+  exec: `${integRunner} --update-on-failed --dry-run`,
+  env: integEnv,
+});
+project.addTask('integ:deploy', {
+  description: 'Deploy every integ test to a real AWS account, run its assertions, destroy it (costs money)',
+  exec: `${integRunner} --update-on-failed --force --parallel-regions \${AWS_REGION:-us-east-1}`,
+  env: { AWS_EC2_METADATA_DISABLED: 'false' },
+});
+project.testTask.spawn(project.tasks.tryFind('integ')!);
+
+// ---------------------------------------------------------------------------
+// Node side: shellcheck, real containerd end-to-end tests, benchmark.
+project.addTask('lint:shell', {
+  description: 'shellcheck the node-side script and the test harness',
+  exec: 'bash scripts/shellcheck.sh',
+});
+project.testTask.spawn(project.tasks.tryFind('lint:shell')!);
+project.addTask('test:node', {
+  description: 'Run the node script against a real containerd and registry on loopback (root)',
+  exec: 'bash test/node/run.sh',
+});
+project.addTask('bench', {
+  description: 'Benchmark cold vs prefetched container start and the script overhead (root)',
+  exec: 'bash test/node/bench.sh',
+});
+
+// ---------------------------------------------------------------------------
+// Every jsii language: build what this machine can (npm, Python, Java, Go) and
+// generate .NET code, the same in and out of CI.
+project.addTask('test:consumers', {
+  description: 'Install the built packages into Python, Java and Go consumer apps and compare their templates',
+  exec: 'bash examples/consumers/run.sh',
+});
+
+// Lint the examples and integ tests too.
+project.eslint?.addLintPattern('examples');
+project.eslint?.addLintPattern('integ');
+project.eslint?.addOverride({
+  files: ['integ/**/*.ts', 'examples/**/*.ts', 'test/**/*.ts'],
+  rules: { 'import/no-extraneous-dependencies': 'off' },
+});
+
+project.tryFindObjectFile('tsconfig.dev.json')?.patch(JsonPatch.add('/compilerOptions/noEmit', true));
+
+project.synth();
