@@ -1,0 +1,375 @@
+import { Annotations, Duration, Names, Stack, Token, TokenComparison } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as ecr from 'aws-cdk-lib/aws-ecr';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import * as ssm from 'aws-cdk-lib/aws-ssm';
+import { Construct } from 'constructs';
+import { NodeSelector } from './node-selector';
+import { PrefetchDeadLetterQueue } from './prefetch-dead-letter-queue';
+import { PrefetchDocument } from './prefetch-document';
+import { ReconcileSchedule } from './reconcile-schedule';
+import { RunCommandTarget } from './run-command-target';
+import { TagFilter } from './tag-filter';
+import { Threshold } from './threshold';
+import { checkInteger, fail, isUnresolved, OCI_TAG } from './validation';
+
+/** How the SSM console ranks nodes that do not have the images. */
+export enum ComplianceSeverity {
+  /** Critical */
+  CRITICAL = 'CRITICAL',
+  /** High */
+  HIGH = 'HIGH',
+  /** Medium */
+  MEDIUM = 'MEDIUM',
+  /** Low */
+  LOW = 'LOW',
+  /** Unspecified */
+  UNSPECIFIED = 'UNSPECIFIED',
+}
+
+/** Properties of an {@link ImagePrefetcher}. */
+export interface ImagePrefetcherProps {
+  /**
+   * The ECR repository whose images are prefetched. It must be in the stack's account
+   * and region: ECR sends its events there, and Run Command cannot be a cross-account target.
+   */
+  readonly repository: ecr.IRepository;
+
+  /**
+   * The worker nodes that keep the images, selected by an EC2 tag.
+   */
+  readonly nodes: NodeSelector;
+
+  /**
+   * Which pushed tags are prefetched. Untagged pushes (multi-arch children,
+   * attestations, signatures, SOCI indexes) never are.
+   *
+   * @default TagFilter.anyTag()
+   */
+  readonly tagFilter?: TagFilter;
+
+  /**
+   * The tags a node pulls when it joins (and on every reconcile run).
+   *
+   * @default - the exact tags of `tagFilter`; without exact tags, the most recently pushed
+   * tagged image (among tags with one of the `tagFilter` prefixes, if any)
+   */
+  readonly newNodeImageTags?: string[];
+
+  /**
+   * Run the association again on every node on this schedule, to catch pushes whose event
+   * was lost (EventBridge delivery is best-effort) and nodes that were busy.
+   *
+   * @default - no schedule: the association runs when created or updated and on every node that joins
+   */
+  readonly reconcileSchedule?: ReconcileSchedule;
+
+  /**
+   * How many nodes the association runs on at once.
+   *
+   * @default Threshold.percentage(20)
+   */
+  readonly maxConcurrency?: Threshold;
+
+  /**
+   * How many failed nodes stop the association from running on further nodes.
+   *
+   * @default Threshold.percentage(100) - a full disk or a busy node must not keep the other nodes cold
+   */
+  readonly maxErrors?: Threshold;
+
+  /**
+   * Severity of the compliance item when a node lacks the images.
+   *
+   * @default ComplianceSeverity.MEDIUM
+   */
+  readonly complianceSeverity?: ComplianceSeverity;
+
+  /**
+   * Each node waits a random time up to this before contacting ECR, so that a fleet does
+   * not hit ECR's per-account API rate limits at the same instant (0 to 3600 seconds).
+   *
+   * @default Duration.seconds(30)
+   */
+  readonly jitter?: Duration;
+
+  /**
+   * Nodes whose containerd filesystem is fuller than this percentage skip the pull, so that
+   * prefetching never pushes a node into DiskPressure or image garbage collection (1 to 100).
+   *
+   * @default 80
+   */
+  readonly maxDiskUsagePercent?: number;
+
+  /**
+   * Pin prefetched images (`io.cri-containerd.pinned=pinned`) so that kubelet image garbage
+   * collection keeps them. Pinned images stay until removed by hand.
+   *
+   * @default false
+   */
+  readonly pinImages?: boolean;
+
+  /**
+   * Attempts against ECR on throttling and transient network errors (1 to 10).
+   *
+   * @default 5
+   */
+  readonly maxAttempts?: number;
+
+  /**
+   * How long the script may run on a node before SSM stops it (1 second to 48 hours).
+   *
+   * @default Duration.hours(1)
+   */
+  readonly executionTimeout?: Duration;
+
+  /**
+   * Queue for push events EventBridge could not deliver to Run Command after its retries.
+   *
+   * @default - a queue shared by the stack's prefetchers, encrypted with SQS-managed keys
+   */
+  readonly deadLetterQueue?: sqs.IQueue;
+
+  /**
+   * How many times EventBridge retries delivering a push event (0 to 185).
+   *
+   * @default 185
+   */
+  readonly retryAttempts?: number;
+
+  /**
+   * How long EventBridge retries delivering a push event (60 seconds to 24 hours).
+   *
+   * @default Duration.hours(24)
+   */
+  readonly maxEventAge?: Duration;
+
+  /**
+   * Name of the EventBridge rule.
+   *
+   * @default - a name derived from the construct path (64 characters at most)
+   */
+  readonly ruleName?: string;
+
+  /**
+   * Name of the State Manager association.
+   *
+   * @default - a name derived from the construct path
+   */
+  readonly associationName?: string;
+}
+
+/**
+ * Keeps the images of an ECR repository warm on EKS worker nodes.
+ *
+ * Every push of a tagged image runs SSM Run Command on the selected nodes, which pull
+ * exactly the pushed digest; an SSM State Manager association makes every node that joins
+ * pull the current images. Nothing runs inside the cluster.
+ */
+export class ImagePrefetcher extends Construct {
+  /** The EventBridge rule on the repository's push events. */
+  public readonly rule: events.IRule;
+
+  /** The State Manager association that prefetches on nodes that join. */
+  public readonly association: ssm.CfnAssociation;
+
+  /** The SSM Command document carrying the node script (shared by the stack's prefetchers). */
+  public readonly document: ssm.CfnDocument;
+
+  /** The role EventBridge assumes to run the command. */
+  public readonly eventRole: iam.IRole;
+
+  /** The queue that receives push events EventBridge could not deliver. */
+  public readonly deadLetterQueue: sqs.IQueue;
+
+  private readonly repository: ecr.IRepository;
+
+  constructor(scope: Construct, id: string, props: ImagePrefetcherProps) {
+    super(scope, id);
+    const stack = Stack.of(this);
+    checkSameEnvironment(this, props.repository);
+
+    const tagFilter = props.tagFilter ?? TagFilter.anyTag();
+    const newNodeTags = props.newNodeImageTags ?? tagFilter.exactTags;
+    checkNewNodeTags(newNodeTags);
+    const common = renderCommonParameters(props);
+    const maxConcurrency = (props.maxConcurrency ?? Threshold.percentage(20))._render('maxConcurrency', false);
+    const maxErrors = (props.maxErrors ?? Threshold.percentage(100))._render('maxErrors', true);
+    if (props.ruleName !== undefined && !isUnresolved(props.ruleName) && !/^[.\-_A-Za-z0-9]{1,64}$/.test(props.ruleName)) {
+      fail('ruleName', 'an EventBridge rule name is 1-64 characters of letters, digits, . - _', props.ruleName);
+    }
+    if (props.associationName !== undefined && !isUnresolved(props.associationName) && !/^[a-zA-Z0-9_\-.]{3,128}$/.test(props.associationName)) {
+      fail('associationName', 'an association name is 3-128 characters of letters, digits, _ - .', props.associationName);
+    }
+
+    this.repository = props.repository;
+    const document = PrefetchDocument.of(this);
+    this.document = document.resource;
+    this.deadLetterQueue = props.deadLetterQueue ?? PrefetchDeadLetterQueue.of(this).queue;
+
+    // The rule name is fixed before deployment so that the role's trust policy can name the
+    // rule (aws:SourceArn) without a reference cycle between the rule and the role.
+    const ruleName = props.ruleName ?? Names.uniqueResourceName(this, { maxLength: 64, separator: '-' });
+    this.eventRole = new iam.Role(this, 'EventRole', {
+      description: `Lets EventBridge rule ${ruleName} run the image prefetch document on the selected nodes`,
+      assumedBy: new iam.ServicePrincipal('events.amazonaws.com').withConditions({
+        StringEquals: { 'aws:SourceAccount': stack.account },
+        ArnEquals: { 'aws:SourceArn': stack.formatArn({ service: 'events', resource: 'rule', resourceName: ruleName }) },
+      }),
+    });
+
+    const rule = new events.Rule(this, 'PushRule', {
+      ruleName,
+      description: `Prefetch images pushed to ECR repository ${props.repository.repositoryName} on the selected nodes`,
+      eventPattern: {
+        source: ['aws.ecr'],
+        detailType: ['ECR Image Action'],
+        detail: {
+          'action-type': ['PUSH'],
+          'result': ['SUCCESS'],
+          'repository-name': [props.repository.repositoryName],
+          'image-tag': tagFilter._renderEventPattern(),
+        },
+      },
+    });
+    rule.addTarget(new RunCommandTarget({
+      documentName: document.documentName,
+      nodes: props.nodes,
+      role: this.eventRole,
+      deadLetterQueue: this.deadLetterQueue,
+      retryAttempts: props.retryAttempts,
+      maxEventAge: props.maxEventAge,
+      // The node pulls exactly what was pushed: the tag and digest come from the event.
+      input: events.RuleTargetInput.fromObject({
+        accountId: [events.EventField.account],
+        region: [events.EventField.region],
+        repositoryName: [events.EventField.fromPath('$.detail.repository-name')],
+        imageTags: [events.EventField.fromPath('$.detail.image-tag')],
+        imageDigest: [events.EventField.fromPath('$.detail.image-digest')],
+        ...common,
+      }),
+    }));
+
+    this.rule = rule;
+
+    this.association = new ssm.CfnAssociation(this, 'NewNodeAssociation', {
+      name: document.documentName,
+      associationName: props.associationName,
+      targets: [{ key: props.nodes.targetKey, values: props.nodes.tagValues }],
+      parameters: {
+        accountId: [stack.account],
+        region: [stack.region],
+        repositoryName: [props.repository.repositoryName],
+        imageTags: [newNodeTags.join(',')],
+        tagPrefixes: [newNodeTags.length > 0 ? '' : tagFilter.prefixes.join(',')],
+        ...common,
+      },
+      scheduleExpression: props.reconcileSchedule?.expressionString,
+      maxConcurrency,
+      maxErrors,
+      complianceSeverity: props.complianceSeverity ?? ComplianceSeverity.MEDIUM,
+      syncCompliance: 'AUTO',
+    });
+  }
+
+  /**
+   * Grants a node role exactly what the node script needs on this repository: an ECR
+   * authorization token, the pull actions, and `ecr:DescribeImages` (to find the most
+   * recently pushed image on a node that joins).
+   *
+   * @param grantee the node role (for example a node group's or Karpenter's node role)
+   */
+  public grantNodeAccess(grantee: iam.IGrantable): iam.Grant {
+    return this.repository.grantPull(grantee).combine(this.repository.grant(grantee, 'ecr:DescribeImages'));
+  }
+
+  /**
+   * An EventBridge metric of the push rule.
+   *
+   * @param metricName the metric name, for example `MatchedEvents`
+   */
+  public metric(metricName: string, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return new cloudwatch.Metric({
+      namespace: 'AWS/Events',
+      metricName,
+      dimensionsMap: { RuleName: this.rule.ruleName },
+      statistic: cloudwatch.Stats.SUM,
+      ...props,
+    }).attachTo(this);
+  }
+
+  /** Pushes that matched the rule (one per prefetched tag). */
+  public metricMatchedEvents(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.metric('MatchedEvents', props);
+  }
+
+  /** Run Command invocations the rule made. */
+  public metricInvocations(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.metric('Invocations', props);
+  }
+
+  /** Invocations that failed for good (after the retries): the nodes did not get the command. */
+  public metricFailedInvocations(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.metric('FailedInvocations', props);
+  }
+
+  /** Events sent to the dead-letter queue. */
+  public metricInvocationsSentToDlq(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.metric('InvocationsSentToDlq', props);
+  }
+}
+
+/** Refuses a repository in another account or region (ECR events stay there; Run Command is not a cross-account target). */
+function checkSameEnvironment(scope: Construct, repository: ecr.IRepository): void {
+  const stack = Stack.of(scope);
+  for (const [what, theirs, ours] of [
+    ['account', repository.env.account, stack.account],
+    ['region', repository.env.region, stack.region],
+  ]) {
+    const comparison = Token.compareStrings(theirs, ours);
+    if (comparison === TokenComparison.DIFFERENT) {
+      fail('repository', `the repository must be in the stack's ${what} (${ours}): ECR sends push events only to the default event bus of its own account and region, and Run Command cannot be a cross-account target; deploy an ImagePrefetcher in the repository's ${what}, or replicate the repository here`, theirs);
+    }
+    if (comparison === TokenComparison.ONE_UNRESOLVED) {
+      Annotations.of(scope).addWarningV2('cdk-image-prefetcher:environment',
+        `Cannot verify at synth that the repository's ${what} is the stack's: the prefetcher only works when they are the same. Give the stack an explicit env to have this checked.`);
+    }
+  }
+}
+
+function checkNewNodeTags(tags: string[]): void {
+  if (tags.length > 20) fail('newNodeImageTags', 'at most 20 tags are supported', tags.length);
+  for (const tag of tags) {
+    if (!isUnresolved(tag) && !OCI_TAG.test(tag)) {
+      fail('newNodeImageTags', 'a tag must match [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127} (OCI tag syntax)', tag);
+    }
+  }
+}
+
+/** The parameters the push target and the association share. */
+function renderCommonParameters(props: ImagePrefetcherProps): { [name: string]: string[] } {
+  const jitter = seconds('jitter', props.jitter ?? Duration.seconds(30), 0, 3600);
+  const timeout = seconds('executionTimeout', props.executionTimeout ?? Duration.hours(1), 1, 172800);
+  checkInteger('maxDiskUsagePercent', props.maxDiskUsagePercent, 1, 100);
+  checkInteger('maxAttempts', props.maxAttempts, 1, 10);
+  return {
+    jitterSeconds: [jitter],
+    maxDiskUsagePercent: [`${props.maxDiskUsagePercent ?? 80}`],
+    pinImages: [`${props.pinImages ?? false}`],
+    maxAttempts: [`${props.maxAttempts ?? 5}`],
+    executionTimeout: [timeout],
+  };
+}
+
+function seconds(prop: string, duration: Duration, min: number, max: number): string {
+  if (duration.isUnresolved()) {
+    fail(prop, 'must be known at synth time', duration.toString());
+  }
+  const value = duration.toSeconds({ integral: false });
+  if (!Number.isInteger(value) || value < min || value > max) {
+    fail(prop, `must be a whole number of seconds from ${min} to ${max}`, duration.toHumanString());
+  }
+  return `${value}`;
+}

@@ -1,0 +1,32 @@
+import { Duration, Stack } from 'aws-cdk-lib';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct, IConstruct } from 'constructs';
+
+/**
+ * The dead-letter queue for push events that EventBridge could not deliver, shared by
+ * every `ImagePrefetcher` of a stack that has no queue of its own.
+ */
+export class PrefetchDeadLetterQueue extends Construct {
+  /**
+   * The stack's shared queue, created on first use.
+   *
+   * @param scope any construct in the stack
+   */
+  public static of(scope: IConstruct): PrefetchDeadLetterQueue {
+    const stack = Stack.of(scope);
+    const id = 'ImagePrefetcherDeadLetterQueue';
+    return (stack.node.tryFindChild(id) as PrefetchDeadLetterQueue | undefined) ?? new PrefetchDeadLetterQueue(stack, id);
+  }
+
+  /** The queue. */
+  public readonly queue: sqs.IQueue;
+
+  private constructor(scope: Construct, id: string) {
+    super(scope, id);
+    this.queue = new sqs.Queue(this, 'Queue', {
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+  }
+}

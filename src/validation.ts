@@ -1,0 +1,25 @@
+import { Token } from 'aws-cdk-lib';
+
+/** Throws a synth-time error that names the prop, the rule and the value. @internal */
+export function fail(prop: string, rule: string, value: unknown): never {
+  throw new Error(`\`${prop}\`: ${rule}, got: ${JSON.stringify(value)}`);
+}
+
+/** True when a value is only known at deploy time and must not be validated at synth. @internal */
+export function isUnresolved(value: string | number | undefined): boolean {
+  return value !== undefined && Token.isUnresolved(value);
+}
+
+/** OCI tag syntax, the syntax ECR accepts for image tags. @internal */
+export const OCI_TAG = /^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$/;
+
+/** ECR repository name syntax (length checked separately: 2 to 256). @internal */
+export const ECR_REPOSITORY_NAME = /^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$/;
+
+/** Checks that a whole number lies in [min, max] unless it is a Token. @internal */
+export function checkInteger(prop: string, value: number | undefined, min: number, max: number): void {
+  if (value === undefined || isUnresolved(value)) return;
+  if (!Number.isInteger(value) || value < min || value > max) {
+    fail(prop, `must be a whole number from ${min} to ${max}`, value);
+  }
+}
