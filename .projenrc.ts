@@ -1,4 +1,5 @@
 import { awscdk, javascript, JsonPatch } from 'projen';
+import { configurePackaging } from './projenrc/packaging';
 
 // Versions that install and work together on the project's machines (../shared/reference/toolchain.md).
 const CDK_VERSION = '2.245.0';
@@ -147,5 +148,7 @@ project.eslint?.addOverride({
 });
 
 project.tryFindObjectFile('tsconfig.dev.json')?.patch(JsonPatch.add('/compilerOptions/noEmit', true));
+
+configurePackaging(project);
 
 project.synth();
