@@ -1,4 +1,4 @@
-import { awscdk, javascript, JsonPatch } from 'projen';
+import { awscdk, javascript } from 'projen';
 import { configurePackaging } from './projenrc/packaging';
 
 // Versions that install and work together on the project's machines (../shared/reference/toolchain.md).
@@ -18,6 +18,7 @@ const project = new awscdk.AwsCdkConstructLibrary({
   defaultReleaseBranch: 'main',
   packageManager: javascript.NodePackageManager.NPM,
   projenrcTs: true,
+  tsconfigDevFile: 'tsconfig.dev.json',
   projenVersion: '0.103.25',
   minNodeVersion: '18.0.0',
   workflowNodeVersion: '20.x',
@@ -147,7 +148,6 @@ project.eslint?.addOverride({
   rules: { 'import/no-extraneous-dependencies': 'off' },
 });
 
-project.tryFindObjectFile('tsconfig.dev.json')?.patch(JsonPatch.add('/compilerOptions/noEmit', true));
 
 configurePackaging(project);
 

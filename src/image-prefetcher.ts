@@ -13,7 +13,7 @@ import { ReconcileSchedule } from './reconcile-schedule';
 import { RunCommandTarget } from './run-command-target';
 import { TagFilter } from './tag-filter';
 import { Threshold } from './threshold';
-import { checkInteger, fail, isUnresolved, OCI_TAG } from './validation';
+import { checkInteger, checkRetryPolicy, fail, isUnresolved, OCI_TAG } from './validation';
 
 /** How the SSM console ranks nodes that do not have the images. */
 export enum ComplianceSeverity {
@@ -188,21 +188,20 @@ export class ImagePrefetcher extends Construct {
 
   constructor(scope: Construct, id: string, props: ImagePrefetcherProps) {
     super(scope, id);
+    try {
+      this.validate(props);
+    } catch (error) {
+      // Bad input creates nothing: not even this construct stays in the tree.
+      scope.node.tryRemoveChild(id);
+      throw error;
+    }
     const stack = Stack.of(this);
-    checkSameEnvironment(this, props.repository);
 
     const tagFilter = props.tagFilter ?? TagFilter.anyTag();
     const newNodeTags = props.newNodeImageTags ?? tagFilter.exactTags;
-    checkNewNodeTags(newNodeTags);
     const common = renderCommonParameters(props);
     const maxConcurrency = (props.maxConcurrency ?? Threshold.percentage(20))._render('maxConcurrency', false);
     const maxErrors = (props.maxErrors ?? Threshold.percentage(100))._render('maxErrors', true);
-    if (props.ruleName !== undefined && !isUnresolved(props.ruleName) && !/^[.\-_A-Za-z0-9]{1,64}$/.test(props.ruleName)) {
-      fail('ruleName', 'an EventBridge rule name is 1-64 characters of letters, digits, . - _', props.ruleName);
-    }
-    if (props.associationName !== undefined && !isUnresolved(props.associationName) && !/^[a-zA-Z0-9_\-.]{3,128}$/.test(props.associationName)) {
-      fail('associationName', 'an association name is 3-128 characters of letters, digits, _ - .', props.associationName);
-    }
 
     this.repository = props.repository;
     const document = PrefetchDocument.of(this);
@@ -272,6 +271,22 @@ export class ImagePrefetcher extends Construct {
       complianceSeverity: props.complianceSeverity ?? ComplianceSeverity.MEDIUM,
       syncCompliance: 'AUTO',
     });
+  }
+
+  /** Checks every prop before anything is created. */
+  private validate(props: ImagePrefetcherProps): void {
+    checkSameEnvironment(this, props.repository);
+    if (props.newNodeImageTags) checkNewNodeTags(props.newNodeImageTags);
+    renderCommonParameters(props);
+    props.maxConcurrency?._render('maxConcurrency', false);
+    props.maxErrors?._render('maxErrors', true);
+    checkRetryPolicy(props.retryAttempts, props.maxEventAge);
+    if (props.ruleName !== undefined && !isUnresolved(props.ruleName) && !/^[.\-_A-Za-z0-9]{1,64}$/.test(props.ruleName)) {
+      fail('ruleName', 'an EventBridge rule name is 1-64 characters of letters, digits, . - _', props.ruleName);
+    }
+    if (props.associationName !== undefined && !isUnresolved(props.associationName) && !/^[a-zA-Z0-9_\-.]{3,128}$/.test(props.associationName)) {
+      fail('associationName', 'an association name is 3-128 characters of letters, digits, _ - .', props.associationName);
+    }
   }
 
   /**

@@ -3,7 +3,7 @@ import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { NodeSelector } from './node-selector';
-import { checkInteger, fail } from './validation';
+import { checkRetryPolicy } from './validation';
 
 /** Properties of a {@link RunCommandTarget}. */
 export interface RunCommandTargetProps {
@@ -67,13 +67,7 @@ export class RunCommandTarget implements events.IRuleTarget {
   private readonly props: RunCommandTargetProps;
 
   constructor(props: RunCommandTargetProps) {
-    checkInteger('retryAttempts', props.retryAttempts, 0, 185);
-    if (props.maxEventAge && !props.maxEventAge.isUnresolved()) {
-      const seconds = props.maxEventAge.toSeconds({ integral: false });
-      if (!Number.isInteger(seconds) || seconds < 60 || seconds > 86400) {
-        fail('maxEventAge', 'must be a whole number of seconds from 60 seconds to 24 hours', props.maxEventAge.toHumanString());
-      }
-    }
+    checkRetryPolicy(props.retryAttempts, props.maxEventAge);
     this.props = props;
   }
 

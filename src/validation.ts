@@ -1,4 +1,4 @@
-import { Token } from 'aws-cdk-lib';
+import { Duration, Token } from 'aws-cdk-lib';
 
 /** Throws a synth-time error that names the prop, the rule and the value. @internal */
 export function fail(prop: string, rule: string, value: unknown): never {
@@ -21,5 +21,16 @@ export function checkInteger(prop: string, value: number | undefined, min: numbe
   if (value === undefined || isUnresolved(value)) return;
   if (!Number.isInteger(value) || value < min || value > max) {
     fail(prop, `must be a whole number from ${min} to ${max}`, value);
+  }
+}
+
+/** Checks the retry policy EventBridge accepts. @internal */
+export function checkRetryPolicy(retryAttempts?: number, maxEventAge?: Duration): void {
+  checkInteger('retryAttempts', retryAttempts, 0, 185);
+  if (maxEventAge && !maxEventAge.isUnresolved()) {
+    const seconds = maxEventAge.toSeconds({ integral: false });
+    if (!Number.isInteger(seconds) || seconds < 60 || seconds > 86400) {
+      fail('maxEventAge', 'must be a whole number of seconds from 60 seconds to 24 hours', maxEventAge.toHumanString());
+    }
   }
 }
