@@ -1,0 +1,602 @@
+#!/bin/bash
+# (The construct inserts the SSM document's parameter assignments, PREFETCH_*='{{ param }}', after line 1.)
+#
+# prefetch-image.sh: pull an Amazon ECR image into containerd on an EKS worker node, so the kubelet
+# finds it under both HOST/REPO:TAG and HOST/REPO@sha256:DIGEST and starts pods without pulling.
+# Run by an SSM Command document (aws:runShellScript, as root) on ECR push events and when a node
+# joins; also runs stand-alone with the same PREFETCH_* variables in the environment.
+#
+# Inputs (document parameters; validated again here, whatever called us):
+#   PREFETCH_ACCOUNT_ID, PREFETCH_REGION, PREFETCH_REPOSITORY   the ECR repository
+#   PREFETCH_IMAGE_TAGS     comma-separated tags (up to 20), or empty
+#   PREFETCH_IMAGE_DIGEST   sha256:... (push event: exactly one tag with it), or empty
+#   PREFETCH_TAG_PREFIXES   with no tags: only consider images having a tag with one of these prefixes
+#   PREFETCH_JITTER_SECONDS (30)  PREFETCH_MAX_DISK_PERCENT (80)  PREFETCH_PIN (false)  PREFETCH_MAX_ATTEMPTS (5)
+# Modes:
+#   digest + one tag  pull exactly that digest, then add the tag reference (push event)
+#   tags, no digest   resolve each tag against the registry, pull its digest, add both references
+#   no tags           newest tagged image by imagePushedAt (aws ecr describe-images), optionally
+#                     only among images with a tag starting with one of PREFETCH_TAG_PREFIXES
+# Node-side knobs (environment only, not document parameters):
+#   CONTAINERD_ADDRESS (ctr default), PREFETCH_SNAPSHOTTER (default: the CRI's, else overlayfs),
+#   PREFETCH_CONTAINERD_CONFIG (file for `containerd config dump`), PREFETCH_RUN_DIR
+#   (/run/cdk-image-prefetcher: locks and private temp files), PREFETCH_LOCK_TIMEOUT_SECONDS (900),
+#   PREFETCH_BACKOFF_BASE_MS (1000), PREFETCH_BACKOFF_MAX_MS (30000), PREFETCH_PLATFORM (linux/<arch>),
+#   PREFETCH_ECR_CREDENTIAL_PROVIDER (/etc/eks/image-credential-provider/ecr-credential-provider).
+#
+# Exit codes (SSM marks any non-zero exit Failed, so "already present" is 0; the summary's outcome
+# tells pulled from present):
+#   0  the image is present at the end (outcome=pulled|present), or nothing matches (outcome=nothing)
+#   1  unexpected failure (unpack, tag or label failed; a required tool is missing)
+#   2  bad input (a parameter fails its pattern, or a bad combination)
+#   3  authentication/authorization failure (no ECR token, or the registry refused it)
+#   4  registry or network failure after PREFETCH_MAX_ATTEMPTS attempts (throttling, 5xx, timeouts)
+#   5  skipped by the disk guard (containerd's filesystem above PREFETCH_MAX_DISK_PERCENT)
+#   6  containerd unavailable (no ctr, or the daemon does not answer)
+#   7  not found (the tag or digest does not exist in the repository)
+#   8  timed out waiting for another prefetch of the same image (lock)
+#
+# Why it pulls this way:
+# - Credentials: the token goes into an Authorization header in a private copy of the node's
+#   registry host config (certs.d/HOST/hosts.toml, mode 600 under a mode 700 dir in /run, removed
+#   on exit), passed with `ctr --hosts-dir`. It never appears on a command line (`ctr -u` would put
+#   it in /proc/*/cmdline). The header goes only to the ECR host itself, never to mirrors.
+# - containerd 2.x pulls in the daemon by default (transfer service); `--local` keeps the pull in
+#   this ctr process, so the private hosts dir, labels and unpack work the same on 1.6, 1.7 and 2.x.
+# - Completeness: ctr creates the digest reference once all content is fetched; the tag reference
+#   and labels are created only after the unpack is verified (the snapshot of the image's chain ID
+#   exists for the CRI's snapshotter). "Present" means exactly that, so a pull interrupted at any
+#   point is completed by the next run (containerd resumes partial downloads).
+# - Fleet scale: random jitter before contacting ECR, retries with exponential backoff and jitter,
+#   one flock per digest so overlapping runs pull once.
+
+# shellcheck disable=SC2317 # finish, provider_password and fetch_object run through trap/with_retries
+set -uo pipefail
+umask 077
+
+: "${PREFETCH_ACCOUNT_ID:=}"
+: "${PREFETCH_REGION:=}"
+: "${PREFETCH_REPOSITORY:=}"
+: "${PREFETCH_IMAGE_TAGS:=}"
+: "${PREFETCH_IMAGE_DIGEST:=}"
+: "${PREFETCH_TAG_PREFIXES:=}"
+: "${PREFETCH_JITTER_SECONDS:=30}"
+: "${PREFETCH_MAX_DISK_PERCENT:=80}"
+: "${PREFETCH_PIN:=false}"
+: "${PREFETCH_MAX_ATTEMPTS:=5}"
+: "${PREFETCH_RUN_DIR:=/run/cdk-image-prefetcher}"
+: "${PREFETCH_LOCK_TIMEOUT_SECONDS:=900}"
+: "${PREFETCH_BACKOFF_BASE_MS:=1000}"
+: "${PREFETCH_BACKOFF_MAX_MS:=30000}"
+: "${PREFETCH_SNAPSHOTTER:=}"
+: "${PREFETCH_CONTAINERD_CONFIG:=}"
+: "${PREFETCH_PLATFORM:=}"
+: "${PREFETCH_ECR_CREDENTIAL_PROVIDER:=/etc/eks/image-credential-provider/ecr-credential-provider}"
+
+readonly EXIT_OK=0 EXIT_FAIL=1 EXIT_INPUT=2 EXIT_AUTH=3 EXIT_NETWORK=4 EXIT_DISK=5 \
+  EXIT_CONTAINERD=6 EXIT_NOT_FOUND=7 EXIT_LOCK=8
+readonly NAMESPACE=k8s.io
+readonly LABEL_MANAGED=io.cri-containerd.image=managed
+readonly LABEL_PINNED=io.cri-containerd.pinned=pinned
+
+START="${EPOCHREALTIME}"
+OUTCOME=failed
+SUMMARY_IMAGE="${PREFETCH_REPOSITORY}"
+SUMMARY_DIGESTS=""
+WORK=""
+HOST=""
+TOKEN=""
+
+say() { printf 'prefetch: %s\n' "$*"; }
+err() { printf 'prefetch: error: %s\n' "$*" >&2; }
+
+# The one-line summary, printed on every exit path (EXIT trap), then private files are removed.
+finish() {
+  local rc=$?
+  [ -n "$WORK" ] && rm -rf -- "$WORK"
+  local now="${EPOCHREALTIME}" secs
+  secs="$(awk -v a="$START" -v b="$now" 'BEGIN { printf "%.1f", b - a }')"
+  [ "$rc" -ne 0 ] && case "$OUTCOME" in pulled | present | nothing) OUTCOME=failed ;; esac
+  say "summary image=${SUMMARY_IMAGE} digest=${SUMMARY_DIGESTS:--} outcome=${OUTCOME} seconds=${secs} exit=${rc}"
+  exit "$rc"
+}
+trap finish EXIT
+trap 'exit 143' TERM
+trap 'exit 130' INT
+
+fail() { # fail CODE OUTCOME MESSAGE
+  OUTCOME="$2"
+  err "$3"
+  exit "$1"
+}
+
+# --------------------------------------------------------------------------------------------
+# Input validation. The SSM document enforces the same patterns before substitution; they are
+# checked again because the script also runs stand-alone and because the document may change.
+readonly RE_ACCOUNT='^[0-9]{12}$'
+readonly RE_REGION='^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$'
+readonly RE_REPOSITORY='^[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*$'
+readonly RE_TAG_LIST='^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}(,[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}){0,19}$'
+readonly RE_DIGEST='^sha256:[a-f0-9]{64}$'
+readonly RE_JITTER='^[0-9]{1,4}$'
+readonly RE_PERCENT='^([1-9]|[1-9][0-9]|100)$'
+readonly RE_BOOL='^(true|false)$'
+readonly RE_ATTEMPTS='^([1-9]|10)$'
+readonly RE_COUNT='^[0-9]{1,9}$'
+
+check() { # check NAME VALUE REGEX
+  [[ "$2" =~ $3 ]] || fail "$EXIT_INPUT" bad-input "$1 is invalid (must match $3)"
+}
+
+validate_inputs() {
+  check accountId "$PREFETCH_ACCOUNT_ID" "$RE_ACCOUNT"
+  check region "$PREFETCH_REGION" "$RE_REGION"
+  check repositoryName "$PREFETCH_REPOSITORY" "$RE_REPOSITORY"
+  local n=${#PREFETCH_REPOSITORY}
+  ((n >= 2 && n <= 256)) || fail "$EXIT_INPUT" bad-input "repositoryName must be 2-256 characters, got $n"
+  [ -z "$PREFETCH_IMAGE_TAGS" ] || check imageTags "$PREFETCH_IMAGE_TAGS" "$RE_TAG_LIST"
+  [ -z "$PREFETCH_IMAGE_DIGEST" ] || check imageDigest "$PREFETCH_IMAGE_DIGEST" "$RE_DIGEST"
+  [ -z "$PREFETCH_TAG_PREFIXES" ] || check tagPrefixes "$PREFETCH_TAG_PREFIXES" "$RE_TAG_LIST"
+  check jitterSeconds "$PREFETCH_JITTER_SECONDS" "$RE_JITTER"
+  ((10#$PREFETCH_JITTER_SECONDS <= 3600)) || fail "$EXIT_INPUT" bad-input "jitterSeconds must be at most 3600, got $PREFETCH_JITTER_SECONDS"
+  check maxDiskUsagePercent "$PREFETCH_MAX_DISK_PERCENT" "$RE_PERCENT"
+  check pinImages "$PREFETCH_PIN" "$RE_BOOL"
+  check maxAttempts "$PREFETCH_MAX_ATTEMPTS" "$RE_ATTEMPTS"
+  check PREFETCH_LOCK_TIMEOUT_SECONDS "$PREFETCH_LOCK_TIMEOUT_SECONDS" "$RE_COUNT"
+  check PREFETCH_BACKOFF_BASE_MS "$PREFETCH_BACKOFF_BASE_MS" "$RE_COUNT"
+  check PREFETCH_BACKOFF_MAX_MS "$PREFETCH_BACKOFF_MAX_MS" "$RE_COUNT"
+  [ -z "$PREFETCH_SNAPSHOTTER" ] || check PREFETCH_SNAPSHOTTER "$PREFETCH_SNAPSHOTTER" '^[a-z0-9_.-]{1,64}$'
+  [ -z "$PREFETCH_PLATFORM" ] || check PREFETCH_PLATFORM "$PREFETCH_PLATFORM" '^[a-z0-9]+/[a-z0-9]+(/[a-z0-9]+)?$'
+
+  IFS=, read -r -a TAGS <<<"$PREFETCH_IMAGE_TAGS"
+  IFS=, read -r -a PREFIXES <<<"$PREFETCH_TAG_PREFIXES"
+  if [ -n "$PREFETCH_IMAGE_DIGEST" ] && ((${#TAGS[@]} != 1)); then
+    fail "$EXIT_INPUT" bad-input "imageDigest requires exactly one tag in imageTags, got ${#TAGS[@]}"
+  fi
+
+  HOST="${PREFETCH_ACCOUNT_ID}.dkr.ecr.${PREFETCH_REGION}.amazonaws.com"
+  [[ "$PREFETCH_REGION" == cn-* ]] && HOST="${HOST}.cn"
+  IMAGE="${HOST}/${PREFETCH_REPOSITORY}"
+  SUMMARY_IMAGE="$IMAGE"
+  ((${#TAGS[@]} > 0)) && SUMMARY_IMAGE="${IMAGE}:$(IFS=,; echo "${TAGS[*]}")"
+  if ((${#TAGS[@]} > 0 && ${#PREFIXES[@]} > 0)); then
+    say "tagPrefixes ignored: explicit imageTags given"
+  fi
+  return 0
+}
+
+# --------------------------------------------------------------------------------------------
+# containerd
+CTR=(ctr)
+ctr_ns() { "${CTR[@]}" -n "$NAMESPACE" "$@"; }
+
+detect_containerd() {
+  command -v ctr >/dev/null 2>&1 || fail "$EXIT_CONTAINERD" containerd-unavailable "ctr not found on PATH"
+  command -v jq >/dev/null 2>&1 || fail "$EXIT_FAIL" failed "jq not found on PATH"
+  local out
+  if ! out="$(ctr version 2>&1)"; then
+    fail "$EXIT_CONTAINERD" containerd-unavailable "containerd does not answer at ${CONTAINERD_ADDRESS:-the default socket}: ${out##*$'\n'}"
+  fi
+  # Client major version: 2.x pulls in the daemon unless --local.
+  CTR_MAJOR="$(sed -n 's/^ *Version: *v\{0,1\}\([0-9]*\)\..*/\1/p' <<<"$out" | head -n1)"
+  PULL_LOCAL=()
+  [ "${CTR_MAJOR:-1}" -ge 2 ] && PULL_LOCAL=(--local)
+
+  # The CRI's snapshotter, containerd root and registry host config path, from the effective config.
+  local dump="" cfg=()
+  [ -n "$PREFETCH_CONTAINERD_CONFIG" ] && cfg=(--config "$PREFETCH_CONTAINERD_CONFIG")
+  if command -v containerd >/dev/null 2>&1; then
+    dump="$(containerd "${cfg[@]}" config dump 2>/dev/null)" || dump=""
+  fi
+  [ -z "$dump" ] && [ -r "${PREFETCH_CONTAINERD_CONFIG:-/etc/containerd/config.toml}" ] &&
+    dump="$(cat "${PREFETCH_CONTAINERD_CONFIG:-/etc/containerd/config.toml}")"
+  # Sections differ between 1.x ([plugins."io.containerd.grpc.v1.cri".containerd]) and 2.x
+  # ([plugins.'io.containerd.cri.v1.images']); quotes are " in 1.x and ' in 2.x.
+  local parsed
+  parsed="$(awk '
+    function val(line) { sub(/^[^=]*=[ \t]*/, "", line); gsub(/^["\047]|["\047][ \t]*$/, "", line); return line }
+    /^[ \t]*\[/ { section = $0; gsub(/[ \t]/, "", section); next }
+    section == "" && /^[ \t]*root[ \t]*=/ && root == "" { root = val($0) }
+    /^[ \t]*snapshotter[ \t]*=/ && snap == "" &&
+      (section ~ /io\.containerd\.grpc\.v1\.cri["\047]\.containerd\]$/ || section ~ /io\.containerd\.cri\.v1\.images["\047]\]$/) { snap = val($0) }
+    /^[ \t]*config_path[ \t]*=/ && cpath == "" && section ~ /\.registry\]$/ { cpath = val($0) }
+    END { printf "%s\n%s\n%s\n", root, snap, cpath }' <<<"$dump")"
+  { read -r CONTAINERD_ROOT; read -r CRI_SNAPSHOTTER; read -r CERTS_PATH; } <<<"$parsed"
+  : "${CONTAINERD_ROOT:=/var/lib/containerd}"
+  SNAPSHOTTER="${PREFETCH_SNAPSHOTTER:-${CRI_SNAPSHOTTER:-overlayfs}}"
+  if [ -z "$PREFETCH_PLATFORM" ]; then
+    case "$(uname -m)" in
+      x86_64) PREFETCH_PLATFORM=linux/amd64 ;;
+      aarch64 | arm64) PREFETCH_PLATFORM=linux/arm64 ;;
+      *) PREFETCH_PLATFORM="linux/$(uname -m)" ;;
+    esac
+  fi
+  say "containerd ctr=${CTR_MAJOR:-?}.x snapshotter=${SNAPSHOTTER} root=${CONTAINERD_ROOT} platform=${PREFETCH_PLATFORM}"
+}
+
+# The platform manifest's digest for a target that may be an index (multi-arch image).
+platform_manifest() { # platform_manifest DIGEST -> prints the manifest digest, fails if absent
+  local doc os arch
+  doc="$(ctr_ns content get "$1" 2>/dev/null)" || return 1
+  os="${PREFETCH_PLATFORM%%/*}"
+  arch="${PREFETCH_PLATFORM#*/}"
+  arch="${arch%%/*}"
+  jq -r --arg os "$os" --arg arch "$arch" --arg d "$1" '
+    if has("manifests") then
+      [.manifests[] | select(.platform.os == $os and .platform.architecture == $arch)][0].digest // empty
+    else $d end' <<<"$doc"
+}
+
+# Chain ID of the image's layers (what the snapshotter names the top snapshot).
+chain_id() { # chain_id MANIFEST_DIGEST
+  local manifest config chain="" diff
+  manifest="$(ctr_ns content get "$1" 2>/dev/null)" || return 1
+  config="$(jq -r '.config.digest // empty' <<<"$manifest")"
+  [ -n "$config" ] || return 1
+  local diffs
+  diffs="$(ctr_ns content get "$config" 2>/dev/null | jq -r '.rootfs.diff_ids[]')" || return 1
+  [ -n "$diffs" ] || return 1
+  while read -r diff; do
+    if [ -z "$chain" ]; then
+      chain="$diff"
+    else
+      chain="sha256:$(printf '%s %s' "$chain" "$diff" | sha256sum | cut -d' ' -f1)"
+    fi
+  done <<<"$diffs"
+  printf '%s\n' "$chain"
+}
+
+# Is the image complete? Both references point at DIGEST and its layers are unpacked (a committed
+# snapshot of the chain ID) for the CRI's snapshotter. Layer blobs are not required: the CRI may
+# discard them after unpacking (discard_unpacked_layers on EKS AMIs).
+# image_state DIGEST TAG -> "present" | "unpacked" (digest ref + snapshot, no/other tag ref) | "missing"
+image_state() {
+  local digest="$1" tag="$2" listing by_digest by_tag manifest chain info
+  listing="$(ctr_ns images ls 2>/dev/null | awk 'NR > 1 { print $1, $3 }')"
+  by_digest="$(awk -v r="${IMAGE}@${digest}" '$1 == r { print $2 }' <<<"$listing")"
+  by_tag="$(awk -v r="${IMAGE}:${tag}" '$1 == r { print $2 }' <<<"$listing")"
+  [ "$by_digest" = "$digest" ] || { echo missing; return; }
+  manifest="$(platform_manifest "$digest")" || manifest=""
+  [ -n "$manifest" ] || { echo missing; return; }
+  chain="$(chain_id "$manifest")" || { echo missing; return; }
+  info="$("${CTR[@]}" -n "$NAMESPACE" snapshots --snapshotter "$SNAPSHOTTER" info "$chain" 2>/dev/null)" || { echo missing; return; }
+  grep -q '"Kind": "Committed"' <<<"$info" || { echo missing; return; }
+  if [ "$by_tag" = "$digest" ]; then echo present; else echo unpacked; fi
+}
+
+# Labels the CRI sets (and pinning); adding them is local and idempotent.
+label_refs() { # label_refs DIGEST TAG
+  local labels=("$LABEL_MANAGED") ref
+  [ "$PREFETCH_PIN" = true ] && labels+=("$LABEL_PINNED")
+  for ref in "${IMAGE}@$1" "${IMAGE}:$2"; do
+    ctr_ns images label "$ref" "${labels[@]}" >/dev/null ||
+      fail "$EXIT_FAIL" failed "could not label $ref"
+  done
+}
+
+# --------------------------------------------------------------------------------------------
+# Disk guard: containerd's filesystem must stay at or below maxDiskUsagePercent, counting the
+# image's estimated footprint when known (compressed size x2: content store + unpacked layers).
+disk_guard() { # disk_guard [NEED_BYTES]
+  local need_k=$((${1:-0} * 2 / 1024)) dir="$CONTAINERD_ROOT" line used avail pct
+  while [ ! -d "$dir" ] && [ "$dir" != / ]; do dir="$(dirname "$dir")"; done
+  line="$(df -Pk "$dir" 2>/dev/null | awk 'NR == 2 { print $3, $4 }')" || line=""
+  [ -n "$line" ] || { say "disk guard: cannot read usage of $dir, not checked"; return 0; }
+  read -r used avail <<<"$line"
+  pct=$(((used + need_k) * 100 / (used + avail) + ((used + need_k) * 100 % (used + avail) > 0)))
+  if ((pct > 10#$PREFETCH_MAX_DISK_PERCENT)); then
+    fail "$EXIT_DISK" skipped-disk "disk guard: $dir would be ${pct}% used (image estimate $((need_k / 1024)) MiB), above maxDiskUsagePercent=${PREFETCH_MAX_DISK_PERCENT}; not pulling"
+  fi
+  say "disk guard: $dir ${pct}% used with the image estimate, limit ${PREFETCH_MAX_DISK_PERCENT}%"
+}
+
+# --------------------------------------------------------------------------------------------
+# Retries. classify reads an error text and says auth | notfound | transient.
+classify() {
+  case "$1" in
+    *401\ Unauthorized* | *403\ Forbidden* | *AccessDenied* | *UnrecognizedClient* | *ExpiredToken* | \
+      *InvalidSignature* | *"Unable to locate credentials"* | *"authorization failed"* | *"no basic auth"* | \
+      *NotAuthorized* | *"not authorized"*)
+      echo auth ;;
+    *RepositoryNotFoundException* | *ImageNotFoundException* | *": not found"* | *"404 Not Found"* | \
+      *MANIFEST_UNKNOWN* | *NAME_UNKNOWN*)
+      echo notfound ;;
+    *) echo transient ;;
+  esac
+}
+
+sleep_ms() { sleep "$(($1 / 1000)).$(printf '%03d' $(($1 % 1000)))"; }
+rand_ms() { echo $(((RANDOM * 32768 + RANDOM) % ($1 + 1))); }
+
+# Exponential backoff with equal jitter: attempt n waits base*2^(n-1)/2 + random(base*2^(n-1)/2).
+backoff() { # backoff ATTEMPT
+  local d=$((10#$PREFETCH_BACKOFF_BASE_MS << ($1 - 1)))
+  ((d > 10#$PREFETCH_BACKOFF_MAX_MS)) && d=$((10#$PREFETCH_BACKOFF_MAX_MS))
+  d=$((d / 2 + $(rand_ms $((d / 2)))))
+  say "retrying in ${d} ms"
+  sleep_ms "$d"
+}
+
+# with_retries WHAT CMD...: run CMD (stdout kept in $RETRY_OUT), retry transient errors.
+with_retries() {
+  local what="$1" attempt=1 errf="$WORK/stderr" kind
+  shift
+  while :; do
+    if RETRY_OUT="$("$@" 2>"$errf")"; then return 0; fi
+    RETRY_ERR="$(tail -n 3 "$errf" | tr '\n' ' ')"
+    kind="$(classify "$RETRY_ERR")"
+    case "$kind" in
+      auth) fail "$EXIT_AUTH" auth-failed "$what: authentication failed: $RETRY_ERR" ;;
+      notfound) fail "$EXIT_NOT_FOUND" not-found "$what: not found: $RETRY_ERR" ;;
+    esac
+    say "$what: attempt ${attempt}/${PREFETCH_MAX_ATTEMPTS} failed: $RETRY_ERR"
+    ((attempt >= 10#$PREFETCH_MAX_ATTEMPTS)) &&
+      fail "$EXIT_NETWORK" registry-failed "$what: giving up after $attempt attempts"
+    backoff "$attempt"
+    attempt=$((attempt + 1))
+  done
+}
+
+# --------------------------------------------------------------------------------------------
+# ECR credentials, kept in shell variables and mode 600 files only.
+ecr_token() {
+  if command -v aws >/dev/null 2>&1; then
+    with_retries "aws ecr get-login-password" aws ecr get-login-password --region "$PREFETCH_REGION"
+    TOKEN="$RETRY_OUT"
+  elif [ -x "$PREFETCH_ECR_CREDENTIAL_PROVIDER" ]; then
+    # The kubelet's credential provider: CredentialProviderRequest on stdin, response on stdout.
+    with_retries "ecr-credential-provider" provider_password
+    TOKEN="$RETRY_OUT"
+  else
+    fail "$EXIT_AUTH" auth-failed "no aws CLI and no $PREFETCH_ECR_CREDENTIAL_PROVIDER: cannot get an ECR token"
+  fi
+  TOKEN="${TOKEN//[$'\r\n ']/}"
+  [ -n "$TOKEN" ] || fail "$EXIT_AUTH" auth-failed "empty ECR token"
+  say "credentials: ECR token obtained (${#TOKEN} characters)"
+}
+
+provider_password() {
+  local v
+  for v in v1 v1beta1 v1alpha1; do
+    printf '{"apiVersion":"credentialprovider.kubelet.k8s.io/%s","kind":"CredentialProviderRequest","image":"%s"}' "$v" "$IMAGE" |
+      "$PREFETCH_ECR_CREDENTIAL_PROVIDER" 2>>"$WORK/provider.err" |
+      jq -er '.auth | to_entries[0].value.password' && return 0
+  done
+  cat "$WORK/provider.err" >&2
+  return 1
+}
+
+# A private registry host config for HOST: the node's own (certs.d/HOST from the CRI's config_path,
+# files copied so relative CA paths keep working) plus an Authorization header on the ECR host's
+# own entry only (mirrors keep their own settings and never see the token).
+write_hosts_dir() {
+  local dir="$WORK/hosts.d/$HOST" src="" p file server top auth
+  mkdir -p "$dir"
+  IFS=: read -r -a paths <<<"$CERTS_PATH"
+  for p in "${paths[@]}"; do
+    [ -n "$p" ] && [ -d "$p/$HOST" ] && { src="$p/$HOST"; break; }
+  done
+  [ -n "$src" ] && cp -pR "$src/." "$dir/"
+  auth="Basic $(printf 'AWS:%s' "$TOKEN" | base64 -w0)"
+  file="$dir/hosts.toml"
+  if [ -s "$file" ]; then
+    # Top-level part (before the first table) holds `server` and its TLS settings.
+    top="$(awk '/^[ \t]*\[/ { exit } { print }' "$file")"
+    server="$(sed -n 's/^[ \t]*server[ \t]*=[ \t]*["\x27]\([^"\x27]*\)["\x27].*/\1/p' <<<"$top" | head -n1)"
+  else
+    # No hosts.toml: Docker-style certs dir (*.crt CAs, *.cert/*.key client pairs) or nothing.
+    local cas=() pairs=() f
+    for f in "$dir"/*.crt; do [ -e "$f" ] && cas+=("\"$f\""); done
+    for f in "$dir"/*.cert; do [ -e "$f" ] && [ -e "${f%.cert}.key" ] && pairs+=("[\"$f\", \"${f%.cert}.key\"]"); done
+    top=""
+    ((${#cas[@]})) && top+="ca = [$(IFS=,; echo "${cas[*]}")]"$'\n'
+    ((${#pairs[@]})) && top+="client = [$(IFS=,; echo "${pairs[*]}")]"$'\n'
+    printf '%s' "$top" >"$file"
+  fi
+  [ -n "${server:-}" ] || { server="https://${HOST}"; sed -i "1i server = \"${server}\"" "$file"; }
+  if grep -qF "[host.\"${server}\".header]" "$file"; then
+    sed -i "/^[ \t]*\[host\.\"${server//\//\\/}\"\.header\]/a Authorization = \"${auth}\"" "$file"
+  elif grep -qF "[host.\"${server}\"]" "$file"; then
+    printf '\n[host."%s".header]\n  Authorization = "%s"\n' "$server" "$auth" >>"$file"
+  else
+    # containerd 1.6 only reads hosts.toml files with a [host] table: list the server as a host,
+    # with the top-level TLS settings, after any mirrors (which are tried first, as configured).
+    {
+      printf '\n[host."%s"]\n  capabilities = ["pull", "resolve"]\n' "$server"
+      grep -E '^[ \t]*(ca|client|skip_verify)[ \t]*=' <<<"$top" || true
+      printf '  [host."%s".header]\n    Authorization = "%s"\n' "$server" "$auth"
+    } >>"$file"
+  fi
+  chmod -R go-rwx "$WORK/hosts.d"
+  HOSTS_DIR="$WORK/hosts.d"
+}
+
+# --------------------------------------------------------------------------------------------
+# Registry reads through ctr, with the private hosts dir.
+fetch_object() { ctr_ns content fetch-object --hosts-dir "$HOSTS_DIR" "$1"; }
+
+# Estimated image size (bytes of config + layers for our platform) from its manifest, in IMAGE_SIZE.
+# (Not called in $(...): with_retries and fail must run in the main shell.)
+image_size() { # image_size DIGEST MANIFEST_JSON
+  local doc="$2" child os="${PREFETCH_PLATFORM%%/*}" arch="${PREFETCH_PLATFORM#*/}"
+  arch="${arch%%/*}"
+  if jq -e 'has("manifests")' <<<"$doc" >/dev/null; then
+    child="$(jq -r --arg os "$os" --arg arch "$arch" \
+      '[.manifests[] | select(.platform.os == $os and .platform.architecture == $arch)][0].digest // empty' <<<"$doc")"
+    [ -n "$child" ] || fail "$EXIT_NOT_FOUND" not-found "no ${PREFETCH_PLATFORM} image in ${IMAGE}@$1"
+    with_retries "fetch manifest ${child}" fetch_object "${IMAGE}@${child}"
+    doc="$RETRY_OUT"
+  fi
+  IMAGE_SIZE="$(jq '[.config.size // 0, (.layers // [])[].size] | add' <<<"$doc")"
+}
+
+# --------------------------------------------------------------------------------------------
+# One image: DIGEST and the TAGS that should point at it.
+declare -a RESULTS=()
+prefetch_one() { # prefetch_one DIGEST TAG...
+  local digest="$1" tag state lockfd manifest size out
+  shift
+  SUMMARY_DIGESTS="${SUMMARY_DIGESTS:+$SUMMARY_DIGESTS,}$digest"
+
+  # Serialize with other runs for the same digest; the second run waits, then finds it present.
+  exec {lockfd}>"${PREFETCH_RUN_DIR}/locks/${digest#sha256:}.lock"
+  if ! flock -n "$lockfd"; then
+    say "another prefetch of ${digest} is running; waiting up to ${PREFETCH_LOCK_TIMEOUT_SECONDS}s"
+    flock -w "$PREFETCH_LOCK_TIMEOUT_SECONDS" "$lockfd" ||
+      fail "$EXIT_LOCK" lock-timeout "timed out waiting for the lock on ${digest}"
+  fi
+
+  state="$(image_state "$digest" "$1")"
+  if [ "$state" = missing ]; then
+    [ -n "${HOSTS_DIR:-}" ] || prepare_registry
+    with_retries "fetch manifest ${digest}" fetch_object "${IMAGE}@${digest}"
+    manifest="$RETRY_OUT"
+    image_size "$digest" "$manifest"
+    size="$IMAGE_SIZE"
+    disk_guard "$size"
+    say "pulling ${IMAGE}@${digest} ($((size / 1048576)) MiB compressed) snapshotter=${SNAPSHOTTER}"
+    local pull=(images pull "${PULL_LOCAL[@]}" --hosts-dir "$HOSTS_DIR" --snapshotter "$SNAPSHOTTER"
+      --platform "$PREFETCH_PLATFORM" --label "$LABEL_MANAGED")
+    [ "$PREFETCH_PIN" = true ] && pull+=(--label "$LABEL_PINNED")
+    with_retries "pull ${IMAGE}@${digest}" ctr_ns "${pull[@]}" "${IMAGE}@${digest}"
+    state="$(image_state "$digest" "$1")"
+    [ "$state" = missing ] && fail "$EXIT_FAIL" failed "pull of ${digest} finished but the image is not unpacked for ${SNAPSHOTTER}"
+    RESULTS+=(pulled)
+    say "pulled and unpacked ${IMAGE}@${digest}"
+  else
+    RESULTS+=(present)
+  fi
+  # Tag references only now that the content is complete and unpacked.
+  for tag in "$@"; do
+    out="$(ctr_ns images tag --force "${IMAGE}@${digest}" "${IMAGE}:${tag}" 2>&1)" ||
+      fail "$EXIT_FAIL" failed "could not tag ${IMAGE}:${tag}: $out"
+    label_refs "$digest" "$tag"
+  done
+  say "ready ${IMAGE}@${digest} as $(printf '%s ' "${@/#/${IMAGE}:}")(${RESULTS[-1]})"
+  exec {lockfd}>&-
+}
+
+# Jitter, then token and private hosts dir: everything that precedes the first ECR contact.
+JITTERED=""
+jitter() {
+  [ -n "$JITTERED" ] && return 0
+  JITTERED=1
+  local ms
+  ms="$(rand_ms $((10#$PREFETCH_JITTER_SECONDS * 1000)))"
+  say "jitter: waiting ${ms} ms before contacting ECR"
+  sleep_ms "$ms"
+}
+prepare_registry() {
+  jitter
+  ecr_token
+  write_hosts_dir
+}
+
+# --------------------------------------------------------------------------------------------
+# Modes: each ends with a list of (digest, tags) pairs handed to prefetch_one.
+mode_push() {
+  local tag="${TAGS[0]}" digest="$PREFETCH_IMAGE_DIGEST"
+  say "mode=push image=${IMAGE}:${tag} digest=${digest}"
+  # Fast path: no jitter, no token, no registry request when it is already complete.
+  local state
+  state="$(image_state "$digest" "$tag")"
+  if [ "$state" = present ]; then
+    label_refs "$digest" "$tag"
+    SUMMARY_DIGESTS="$digest"
+    RESULTS+=(present)
+    say "already present: ${IMAGE}:${tag} and ${IMAGE}@${digest}, unpacked for ${SNAPSHOTTER}"
+    return 0
+  fi
+  if [ "$state" = missing ]; then
+    disk_guard 0
+    jitter
+  fi
+  prefetch_one "$digest" "$tag"
+}
+
+mode_tags() {
+  local tag digest
+  say "mode=tags image=${IMAGE} tags=${PREFETCH_IMAGE_TAGS}"
+  disk_guard 0
+  prepare_registry
+  for tag in "${TAGS[@]}"; do
+    # Tags move: resolve against the registry (one small request), then pull that digest.
+    with_retries "resolve ${IMAGE}:${tag}" fetch_object "${IMAGE}:${tag}"
+    digest="sha256:$(printf '%s' "$RETRY_OUT" | sha256sum | cut -d' ' -f1)"
+    say "resolved ${IMAGE}:${tag} -> ${digest}"
+    prefetch_one "$digest" "$tag"
+  done
+}
+
+mode_newest() {
+  say "mode=newest image=${IMAGE} tagPrefixes=${PREFETCH_TAG_PREFIXES:-*}"
+  disk_guard 0
+  jitter
+  with_retries "aws ecr describe-images" aws ecr describe-images --region "$PREFETCH_REGION" \
+    --registry-id "$PREFETCH_ACCOUNT_ID" --repository-name "$PREFETCH_REPOSITORY" \
+    --filter tagStatus=TAGGED --output json
+  local pick
+  pick="$(jq -r --args '
+      def matches: ($ARGS.positional | length) == 0 or
+        (. as $t | any($ARGS.positional[]; . as $p | $t | startswith($p)));
+      [.imageDetails[] | .imageTags = [(.imageTags // [])[] | select(matches)] | select(.imageTags | length > 0)]
+      | sort_by(.imagePushedAt) | last // empty
+      | [.imageDigest] + .imageTags | join(" ")' "${PREFIXES[@]}" <<<"$RETRY_OUT")" ||
+    fail "$EXIT_FAIL" failed "could not read the describe-images answer"
+  if [ -z "$pick" ]; then
+    OUTCOME=nothing
+    say "no tagged image${PREFETCH_TAG_PREFIXES:+ with a tag starting with ${PREFETCH_TAG_PREFIXES}} in ${PREFETCH_REPOSITORY}: nothing to prefetch"
+    exit "$EXIT_OK"
+  fi
+  local digest tags
+  read -r digest tags <<<"$pick"
+  [[ "$digest" =~ $RE_DIGEST ]] || fail "$EXIT_FAIL" failed "describe-images returned a bad digest"
+  read -r -a tags <<<"$tags"
+  for tag in "${tags[@]}"; do
+    [[ "$tag" =~ ^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$ ]] || fail "$EXIT_FAIL" failed "describe-images returned a bad tag"
+  done
+  SUMMARY_IMAGE="${IMAGE}:$(IFS=,; echo "${tags[*]}")"
+  say "newest: ${digest} tags=$(IFS=,; echo "${tags[*]}")"
+  if [ "$(image_state "$digest" "${tags[0]}")" = present ]; then
+    local all=1 t
+    for t in "${tags[@]}"; do [ "$(image_state "$digest" "$t")" = present ] || all=""; done
+    if [ -n "$all" ]; then
+      for t in "${tags[@]}"; do label_refs "$digest" "$t"; done
+      SUMMARY_DIGESTS="$digest"
+      RESULTS+=(present)
+      say "already present: ${IMAGE}@${digest}"
+      return 0
+    fi
+  fi
+  prefetch_one "$digest" "${tags[@]}"
+}
+
+main() {
+  validate_inputs
+  detect_containerd
+  if ! mkdir -p "${PREFETCH_RUN_DIR}/locks" || ! chmod 700 "$PREFETCH_RUN_DIR"; then
+    fail "$EXIT_FAIL" failed "cannot create ${PREFETCH_RUN_DIR}"
+  fi
+  # Private files of runs killed with SIGKILL (no trap ran): remove those whose process is gone.
+  local d
+  for d in "$PREFETCH_RUN_DIR"/run.*; do
+    [ -d "$d" ] && ! kill -0 "${d##*.}" 2>/dev/null && rm -rf -- "$d"
+  done
+  WORK="${PREFETCH_RUN_DIR}/run.$$"
+  mkdir -m 700 "$WORK" || fail "$EXIT_FAIL" failed "cannot create $WORK"
+
+  if [ -n "$PREFETCH_IMAGE_DIGEST" ]; then
+    mode_push
+  elif ((${#TAGS[@]} > 0)); then
+    mode_tags
+  else
+    mode_newest
+  fi
+  case " ${RESULTS[*]} " in
+    *" pulled "*) OUTCOME=pulled ;;
+    *) OUTCOME=present ;;
+  esac
+  exit "$EXIT_OK"
+}
+
+main "$@"

@@ -1,0 +1,375 @@
+#!/bin/bash
+# Shared harness for the node-side end-to-end tests (run.sh) and the benchmark (bench.sh).
+#
+# It runs a real node on loopback: containerd + runc with their own config, socket and
+# root under a temp dir, an OCI registry with basic auth (the "ECR token" is a ~2 KB random
+# string, htpasswd holds its first 72 characters because bcrypt only reads 72 bytes), and an
+# `aws` shim first on PATH. Everything runs inside private mount and network namespaces
+# (`unshare -m -n`: only a loopback interface, so no test traffic can leave the machine and
+# port 443 is ours). /etc/hosts maps the real ECR host name ACCOUNT.dkr.ecr.REGION.amazonaws.com
+# to 127.0.0.1, the registry serves TLS on 127.0.0.1:443 with a throwaway CA, and
+# /etc/containerd is a bind mount of a test directory whose certs.d/HOST/hosts.toml trusts that
+# CA: the node script reads the "system" containerd config and registry host config unmodified
+# and pulls the ECR host name unmodified.
+#
+# Source it, then call e2e_reexec_in_namespace "$@" first thing, then e2e_setup.
+# shellcheck disable=SC2034 # variables here are used by the scripts that source this file
+
+E2E_ACCOUNT=123456789012
+E2E_REGION=eu-west-1
+E2E_HOST="${E2E_ACCOUNT}.dkr.ecr.${E2E_REGION}.amazonaws.com"
+E2E_NS=k8s.io
+E2E_REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+E2E_SCRIPT="${E2E_REPO_ROOT}/assets/prefetch-image.sh"
+
+log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
+die() { log "FATAL: $*"; exit 1; }
+
+# --------------------------------------------------------------------------------------
+# Packages: CI machines only have what the project installs.
+e2e_ensure_packages() {
+  local missing=() cmd pkg
+  local -A need=(
+    [containerd]=containerd [runc]=runc [docker-registry]=docker-registry [skopeo]=skopeo
+    [htpasswd]=apache2-utils [busybox]=busybox-static [pigz]=pigz [jq]=jq [openssl]=openssl
+    [curl]=curl [unshare]=util-linux [flock]=util-linux [pgrep]=procps
+  )
+  for cmd in "${!need[@]}"; do
+    command -v "$cmd" >/dev/null 2>&1 || missing+=("${need[$cmd]}")
+  done
+  # busybox must be the static one: it is copied into test images.
+  dpkg -s busybox-static >/dev/null 2>&1 || missing+=(busybox-static)
+  ((${#missing[@]} == 0)) && return 0
+  [ "$(id -u)" = 0 ] || die "need root to install: ${missing[*]}"
+  log "installing: ${missing[*]}"
+  local pkgs
+  pkgs="$(printf '%s\n' "${missing[@]}" | sort -u | tr '\n' ' ')"
+  # shellcheck disable=SC2086 # word splitting of the package list is intended
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $pkgs; } >&2 \
+    || die "apt-get install failed"
+  # On a host with systemd the packages may start services on their default socket/port; we
+  # never use those (own socket, own port), so they are left alone.
+}
+
+
+# Re-run the calling script inside a private mount namespace (mounts vanish with it).
+e2e_reexec_in_namespace() {
+  [ "$(id -u)" = 0 ] || die "the node tests need root (containerd, runc, mounts)"
+  if [ -z "${E2E_IN_NAMESPACE:-}" ]; then
+    e2e_ensure_packages
+    export E2E_IN_NAMESPACE=1
+    exec unshare -m -n --propagation private bash "$0" "$@"
+  fi
+}
+
+# --------------------------------------------------------------------------------------
+# Setup / teardown
+E2E_PIDS=()
+e2e_setup() {
+  E2E_WORK="$(mktemp -d "${TMPDIR:-/tmp}/prefetch-e2e.XXXXXX")"
+  chmod 755 "$E2E_WORK"
+  trap e2e_teardown EXIT
+  trap 'exit 130' INT TERM
+  mkdir -p "$E2E_WORK"/{bin,etc-containerd/certs.d,containerd,registry,images,state,locks,tmp}
+
+  # The aws shim, first on PATH for the node script.
+  install -m 755 "${E2E_REPO_ROOT}/test/node/fake-aws.sh" "$E2E_WORK/bin/aws"
+  export AWS_SHIM_STATE="$E2E_WORK/state"
+  export PATH="$E2E_WORK/bin:$PATH"
+
+  # A ~2 KB token like ECR's (base64 text); htpasswd gets its first 72 characters.
+  E2E_TOKEN="$(openssl rand -base64 1536 | tr -d '\n')"
+  printf '%s' "$E2E_TOKEN" >"$AWS_SHIM_STATE/token"
+  chmod 600 "$AWS_SHIM_STATE/token"
+
+  ip link set lo up
+  E2E_REGISTRY="127.0.0.1:443"
+  printf '127.0.0.1 localhost %s\n' "$E2E_HOST" >"$E2E_WORK/hosts"
+  mount --bind "$E2E_WORK/hosts" /etc/hosts
+
+  # /etc/containerd of this namespace: config.toml + certs.d, read by the script unmodified.
+  mkdir -p /etc/containerd /run/containerd
+  mount --bind "$E2E_WORK/etc-containerd" /etc/containerd
+  # containerd creates /run/containerd/{fifo,s,runc}: keep them out of the host's /run.
+  mount -t tmpfs -o mode=711 tmpfs /run/containerd
+  e2e_write_containerd_config
+  e2e_make_tls
+  e2e_write_hosts_toml
+
+  e2e_start_registry
+  e2e_start_containerd
+  export CONTAINERD_ADDRESS="$E2E_WORK/containerd/containerd.sock"
+  export CONTAINERD_NAMESPACE="$E2E_NS"
+  # The script keeps locks and private files under /run by default; keep the test's apart.
+  export PREFETCH_RUN_DIR="$E2E_WORK/run"
+}
+
+e2e_teardown() {
+  local rc=$? pid
+  set +e
+  for pid in "${E2E_PIDS[@]}"; do kill "$pid" 2>/dev/null; done
+  for pid in "${E2E_PIDS[@]}"; do e2e_wait_gone "$pid"; done
+  # Kill containers' shims we started (they belong to our containerd's state dir).
+  if [ -n "${E2E_WORK:-}" ]; then
+    local p
+    for p in $(pgrep -f "containerd-shim.*-address ${E2E_WORK}/" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
+    # Overlay mounts of containers/snapshots live in this namespace; unmount before removing.
+    grep -o " ${E2E_WORK}/[^ ]*" /proc/self/mounts | sort -r | while read -r m; do umount -l "$m" 2>/dev/null; done
+    umount -l /run/containerd 2>/dev/null
+    umount -l /etc/containerd 2>/dev/null
+    if [ -z "${E2E_KEEP:-}" ]; then rm -rf "$E2E_WORK"; else log "kept $E2E_WORK"; fi
+  fi
+  exit "$rc"
+}
+
+e2e_wait_gone() {
+  local i
+  for i in $(seq 50); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done
+  kill -9 "$1" 2>/dev/null
+}
+
+# A throwaway CA and a server certificate for the ECR host name.
+e2e_make_tls() {
+  local t="$E2E_WORK/registry/tls"
+  mkdir -p "$t"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=prefetch e2e CA" \
+    -keyout "$t/ca.key" -out "$t/ca.crt" 2>/dev/null
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=$E2E_HOST" \
+    -keyout "$t/server.key" -out "$t/server.csr" 2>/dev/null
+  printf 'subjectAltName=DNS:%s,IP:127.0.0.1\n' "$E2E_HOST" >"$t/ext"
+  openssl x509 -req -in "$t/server.csr" -CA "$t/ca.crt" -CAkey "$t/ca.key" -CAcreateserial \
+    -days 2 -extfile "$t/ext" -out "$t/server.crt" 2>/dev/null
+}
+
+e2e_write_containerd_config() {
+  local d="$E2E_WORK/containerd"
+  cat >/etc/containerd/config.toml <<EOF
+version = 2
+root = "$d/root"
+state = "$d/state"
+[grpc]
+  address = "$d/containerd.sock"
+[ttrpc]
+  address = "$d/containerd.sock.ttrpc"
+[debug]
+  address = "$d/debug.sock"
+[metrics]
+  address = ""
+[plugins]
+  [plugins."io.containerd.internal.v1.opt"]
+    path = "$d/opt"
+  [plugins."io.containerd.grpc.v1.cri"]
+    sandbox_image = "registry.k8s.io/pause:3.9"
+    [plugins."io.containerd.grpc.v1.cri".containerd]
+      snapshotter = "overlayfs"
+    [plugins."io.containerd.grpc.v1.cri".registry]
+      config_path = "/etc/containerd/certs.d:/etc/docker/certs.d"
+    [plugins."io.containerd.grpc.v1.cri".cni]
+      bin_dir = "$d/cni-bin"
+      conf_dir = "$d/cni-conf"
+EOF
+}
+
+# The node's registry host config for the ECR host: trust the test CA (a relative path, as
+# node configs often have). containerd 1.6 only parses hosts.toml files that have a [host]
+# table, so the server is also listed as a host.
+e2e_write_hosts_toml() {
+  local d="/etc/containerd/certs.d/$E2E_HOST"
+  mkdir -p "$d"
+  cp "$E2E_WORK/registry/tls/ca.crt" "$d/ca.crt"
+  cat >"$d/hosts.toml" <<EOF
+server = "https://${E2E_HOST}"
+
+[host."https://${E2E_HOST}"]
+  capabilities = ["pull", "resolve"]
+  ca = "ca.crt"
+EOF
+}
+
+e2e_start_registry() {
+  local r="$E2E_WORK/registry"
+  htpasswd -Bbc "$r/htpasswd" AWS "${E2E_TOKEN:0:72}" 2>/dev/null
+  cat >"$r/config.yml" <<EOF
+version: 0.1
+log:
+  level: info
+  accesslog:
+    disabled: false
+storage:
+  filesystem:
+    rootdirectory: $r/data
+  delete:
+    enabled: true
+http:
+  addr: ${E2E_REGISTRY}
+  tls:
+    certificate: $r/tls/server.crt
+    key: $r/tls/server.key
+auth:
+  htpasswd:
+    realm: e2e
+    path: $r/htpasswd
+EOF
+  docker-registry serve "$r/config.yml" >>"$r/registry.log" 2>&1 &
+  E2E_REGISTRY_PID=$!
+  E2E_PIDS+=("$E2E_REGISTRY_PID")
+  local i
+  for i in $(seq 100); do
+    curl -s -o /dev/null --cacert "$r/tls/ca.crt" "https://${E2E_HOST}/v2/" && return 0
+    sleep 0.05
+  done
+  die "registry did not start: $(tail -5 "$r/registry.log")"
+}
+
+e2e_stop_registry() {
+  kill "$E2E_REGISTRY_PID" 2>/dev/null
+  e2e_wait_gone "$E2E_REGISTRY_PID"
+}
+
+e2e_start_containerd() {
+  local d="$E2E_WORK/containerd"
+  mkdir -p "$d/cni-bin" "$d/cni-conf"
+  containerd --config /etc/containerd/config.toml >>"$d/containerd.log" 2>&1 &
+  E2E_CONTAINERD_PID=$!
+  E2E_PIDS+=("$E2E_CONTAINERD_PID")
+  local i
+  for i in $(seq 100); do
+    ctr -a "$d/containerd.sock" version >/dev/null 2>&1 && return 0
+    sleep 0.05
+  done
+  die "containerd did not start: $(tail -5 "$d/containerd.log")"
+}
+
+e2e_stop_containerd() {
+  kill "$E2E_CONTAINERD_PID" 2>/dev/null
+  e2e_wait_gone "$E2E_CONTAINERD_PID"
+}
+
+# Number of requests the registry has served so far (access log lines).
+e2e_registry_requests() {
+  grep -c '"\(GET\|HEAD\) /v2/' "$E2E_WORK/registry/registry.log" || true
+}
+
+# --------------------------------------------------------------------------------------
+# Test images, built without Docker: an OCI layout assembled with tar + sha256sum + jq.
+#   e2e_build_image NAME MB_PER_LAYER N_LAYERS MARKER
+# Layer 1 is a busybox rootfs (so `ctr run` works, printing MARKER), then N random layers.
+# Writes the layout to $E2E_WORK/images/NAME.
+e2e_build_image() {
+  local name="$1" mb="$2" n="$3" marker="$4"
+  local dir="$E2E_WORK/images/$name" tmp="$E2E_WORK/tmp/$name"
+  rm -rf "$dir" "$tmp"
+  mkdir -p "$dir/blobs/sha256" "$tmp/rootfs/bin" "$tmp/rootfs/etc"
+  cp /bin/busybox "$tmp/rootfs/bin/busybox"
+  ln -s busybox "$tmp/rootfs/bin/sh"
+  ln -s busybox "$tmp/rootfs/bin/cat"
+  printf '%s\n' "$marker" >"$tmp/rootfs/etc/marker"
+  local layers=() diffs=() i
+  tar -C "$tmp/rootfs" --numeric-owner --owner=0 --group=0 -cf "$tmp/layer0.tar" .
+  for ((i = 1; i <= n; i++)); do
+    mkdir -p "$tmp/l$i/data"
+    head -c "$((mb * 1024 * 1024))" /dev/urandom >"$tmp/l$i/data/blob$i"
+    tar -C "$tmp/l$i" --numeric-owner --owner=0 --group=0 -cf "$tmp/layer$i.tar" .
+    rm -rf "$tmp/l$i"
+  done
+  for ((i = 0; i <= n; i++)); do
+    diffs+=("sha256:$(sha256sum <"$tmp/layer$i.tar" | cut -d' ' -f1)")
+    pigz -0 -c "$tmp/layer$i.tar" >"$tmp/layer$i.tar.gz"
+    rm -f "$tmp/layer$i.tar"
+    local dg size
+    dg="$(sha256sum <"$tmp/layer$i.tar.gz" | cut -d' ' -f1)"
+    size="$(stat -c %s "$tmp/layer$i.tar.gz")"
+    mv "$tmp/layer$i.tar.gz" "$dir/blobs/sha256/$dg"
+    layers+=("{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar+gzip\",\"digest\":\"sha256:$dg\",\"size\":$size}")
+  done
+  local config cdg csize manifest mdg msize
+  config="$(jq -cn --arg m "$marker" --args '{
+      architecture: "amd64", os: "linux",
+      config: {Cmd: ["/bin/cat", "/etc/marker"], Env: ["PATH=/bin"], Labels: {marker: $m}},
+      rootfs: {type: "layers", diff_ids: $ARGS.positional}
+    }' "${diffs[@]}")"
+  config="$(jq -c --arg a "$(e2e_goarch)" '.architecture = $a' <<<"$config")"
+  cdg="$(printf '%s' "$config" | sha256sum | cut -d' ' -f1)"
+  csize="$(printf '%s' "$config" | wc -c)"
+  printf '%s' "$config" >"$dir/blobs/sha256/$cdg"
+  manifest="$(printf '%s\n' "${layers[@]}" | jq -cs --arg c "sha256:$cdg" --argjson s "$csize" '{
+      schemaVersion: 2, mediaType: "application/vnd.oci.image.manifest.v1+json",
+      config: {mediaType: "application/vnd.oci.image.config.v1+json", digest: $c, size: $s},
+      layers: .
+    }')"
+  mdg="$(printf '%s' "$manifest" | sha256sum | cut -d' ' -f1)"
+  msize="$(printf '%s' "$manifest" | wc -c)"
+  printf '%s' "$manifest" >"$dir/blobs/sha256/$mdg"
+  printf '{"imageLayoutVersion":"1.0.0"}' >"$dir/oci-layout"
+  jq -cn --arg d "sha256:$mdg" --argjson s "$msize" '{schemaVersion: 2, manifests: [
+      {mediaType: "application/vnd.oci.image.manifest.v1+json", digest: $d, size: $s,
+       annotations: {"org.opencontainers.image.ref.name": "latest"}}]}' >"$dir/index.json"
+  rm -rf "$tmp"
+  echo "sha256:$mdg"
+}
+
+e2e_goarch() {
+  case "$(uname -m)" in
+    x86_64) echo amd64 ;;
+    aarch64) echo arm64 ;;
+    *) uname -m ;;
+  esac
+}
+
+# e2e_push NAME REPO TAG [PUSHED_AT]: push the layout, record it for the aws shim's
+# describe-images (imagePushedAt defaults to now), print the manifest digest.
+e2e_push() {
+  local name="$1" repo="$2" tag="$3" pushed_at="${4:-$(date -u +%Y-%m-%dT%H:%M:%S.%3N+00:00)}"
+  local auth="$E2E_WORK/tmp/auth.json" digest size
+  [ -f "$auth" ] || {
+    jq -n --arg h "$E2E_REGISTRY" --arg a "$(printf 'AWS:%s' "$E2E_TOKEN" | base64 -w0)" \
+      '{auths: {($h): {auth: $a}}}' >"$auth"
+    chmod 600 "$auth"
+  }
+  skopeo copy -q --dest-tls-verify=false --dest-authfile "$auth" \
+    --digestfile "$E2E_WORK/tmp/digest" \
+    "oci:$E2E_WORK/images/$name:latest" "docker://$E2E_REGISTRY/$repo:$tag" >&2 \
+    || die "skopeo push of $name to $repo:$tag failed"
+  digest="$(cat "$E2E_WORK/tmp/digest")"
+  size="$(du -sb "$E2E_WORK/images/$name/blobs" | cut -f1)"
+  e2e_record_image "$repo" "$tag" "$digest" "$pushed_at" "$size"
+  echo "$digest"
+}
+
+# The aws shim's view of ECR: $AWS_SHIM_STATE/images.json, a list of imageDetails entries.
+e2e_record_image() {
+  local repo="$1" tag="$2" digest="$3" pushed_at="$4" size="$5" f="$AWS_SHIM_STATE/images.json"
+  [ -f "$f" ] || echo '[]' >"$f"
+  jq --arg r "$repo" --arg t "$tag" --arg d "$digest" --arg p "$pushed_at" --argjson s "$size" '
+    # a tag moves: take it off any other image of the repository
+    map(if .repositoryName == $r then .imageTags -= [$t] else . end)
+    | if any(.[]; .repositoryName == $r and .imageDigest == $d)
+      then map(if .repositoryName == $r and .imageDigest == $d
+               then .imageTags += [$t] | .imagePushedAt = $p else . end)
+      else . + [{registryId: "'"$E2E_ACCOUNT"'", repositoryName: $r, imageDigest: $d,
+                 imageTags: [$t], imageSizeInBytes: $s, imagePushedAt: $p,
+                 imageManifestMediaType: "application/vnd.oci.image.manifest.v1+json"}]
+      end' "$f" >"$f.new" && mv "$f.new" "$f"
+}
+
+# --------------------------------------------------------------------------------------
+# containerd helpers
+e2e_ctr() { ctr -a "$CONTAINERD_ADDRESS" -n "$E2E_NS" "$@"; }
+
+# Remove every image and let GC drop content and snapshots (a cold node).
+e2e_wipe_images() {
+  local refs
+  refs="$(e2e_ctr images ls -q)"
+  if [ -n "$refs" ]; then
+    # shellcheck disable=SC2086 # one reference per word
+    e2e_ctr images rm --sync $refs >/dev/null
+  fi
+  # content without an image (e.g. from an interrupted pull) is removed by GC too.
+  e2e_ctr content ls -q | xargs -r ctr -a "$CONTAINERD_ADDRESS" -n "$E2E_NS" content rm >/dev/null 2>&1 || true
+}
+
+# Run the node script as SSM would (the rendered document) or directly (env vars).
+# e2e_render PARAMS_JSON OUTFILE: render the SSM document's runCommand with the parameters.
+e2e_render() {
+  node "${E2E_REPO_ROOT}/test/node/ssm-render.js" --params "$1" --out "$2"
+}
