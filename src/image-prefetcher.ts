@@ -384,7 +384,7 @@ function seconds(prop: string, duration: Duration, min: number, max: number): st
   }
   const value = duration.toSeconds({ integral: false });
   if (!Number.isInteger(value) || value < min || value > max) {
-    fail(prop, `must be a whole number of seconds from ${min} to ${max}`, duration.toHumanString());
+    fail(prop, `must be a whole number of seconds from ${min} to ${max}`, `${value} seconds`);
   }
   return `${value}`;
 }

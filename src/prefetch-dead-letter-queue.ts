@@ -1,6 +1,7 @@
-import { Duration, Stack } from 'aws-cdk-lib';
+import { CfnResource, Duration, Stack } from 'aws-cdk-lib';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct, IConstruct } from 'constructs';
+import { suppressNag } from './validation';
 
 /**
  * The dead-letter queue for push events that EventBridge could not deliver, shared by
@@ -28,5 +29,7 @@ export class PrefetchDeadLetterQueue extends Construct {
       enforceSSL: true,
       retentionPeriod: Duration.days(14),
     });
+    suppressNag(this.queue.node.defaultChild as CfnResource, 'AwsSolutions-SQS3',
+      'This queue is itself the dead-letter queue of the prefetchers\' EventBridge targets; a DLQ of a DLQ would only move the same messages again.');
   }
 }

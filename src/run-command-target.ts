@@ -1,9 +1,9 @@
-import { Arn, ArnFormat, CfnJson, Duration, Stack, Token } from 'aws-cdk-lib';
+import { Arn, ArnFormat, CfnJson, CfnResource, Duration, Stack, Token } from 'aws-cdk-lib';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { NodeSelector } from './node-selector';
-import { checkRetryPolicy } from './validation';
+import { checkRetryPolicy, suppressNag } from './validation';
 
 /** Properties of a {@link RunCommandTarget}. */
 export interface RunCommandTargetProps {
@@ -96,6 +96,13 @@ export class RunCommandTarget implements events.IRuleTarget {
       resources: [stack.formatArn({ service: 'ec2', resource: 'instance', resourceName: '*', arnFormat: ArnFormat.SLASH_RESOURCE_NAME })],
       conditions: { StringEquals: tagCondition(rule, nodes) },
     }));
+
+    const policy = role.node.tryFindChild('DefaultPolicy')?.node.defaultChild;
+    if (policy instanceof CfnResource) {
+      suppressNag(policy, 'AwsSolutions-IAM5',
+        'SendCommand needs the instance ARNs; instance IDs are not known in advance (nodes come and go), so the resource is instance/* and a ssm:resourceTag condition limits it to the selected nodes.',
+        '/^Resource::arn:<AWS::Partition>:ec2:[^:]+:[^:]+:instance\\/\\*$/');
+    }
 
     if (deadLetterQueue) {
       allowRuleToSendToQueue(rule, deadLetterQueue);

@@ -1,4 +1,4 @@
-import { Duration, Token } from 'aws-cdk-lib';
+import { CfnResource, Duration, Token } from 'aws-cdk-lib';
 
 /** Throws a synth-time error that names the prop, the rule and the value. @internal */
 export function fail(prop: string, rule: string, value: unknown): never {
@@ -30,7 +30,19 @@ export function checkRetryPolicy(retryAttempts?: number, maxEventAge?: Duration)
   if (maxEventAge && !maxEventAge.isUnresolved()) {
     const seconds = maxEventAge.toSeconds({ integral: false });
     if (!Number.isInteger(seconds) || seconds < 60 || seconds > 86400) {
-      fail('maxEventAge', 'must be a whole number of seconds from 60 seconds to 24 hours', maxEventAge.toHumanString());
+      fail('maxEventAge', 'must be a whole number of seconds from 60 to 86400 (24 hours)', `${seconds} seconds`);
     }
   }
+}
+
+/**
+ * Records a narrow cdk-nag suppression on a resource, the way `NagSuppressions` does, so that
+ * users who run cdk-nag see only findings about their own code (no runtime dependency on cdk-nag).
+ *
+ * @internal
+ */
+export function suppressNag(resource: CfnResource, id: string, reason: string, appliesToRegex?: string): void {
+  const existing = resource.getMetadata('cdk_nag')?.rules_to_suppress ?? [];
+  const rule = { id, reason, ...(appliesToRegex ? { applies_to: [{ regex: appliesToRegex }] } : {}) };
+  resource.addMetadata('cdk_nag', { rules_to_suppress: [...existing, rule] });
 }

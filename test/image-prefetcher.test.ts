@@ -1,0 +1,440 @@
+import { App, Duration, Stack, Token } from 'aws-cdk-lib';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
+import * as ecr from 'aws-cdk-lib/aws-ecr';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { ComplianceSeverity, ImagePrefetcher, ImagePrefetcherProps, NodeSelector, ReconcileSchedule, TagFilter, Threshold } from '../src';
+import { givenStack } from './util';
+
+function synth(props: Partial<ImagePrefetcherProps> = {}): { stack: Stack; template: Template; prefetcher: ImagePrefetcher } {
+  const { stack, repository } = givenStack();
+  const prefetcher = new ImagePrefetcher(stack, 'Prefetch', {
+    repository,
+    nodes: NodeSelector.eksCluster('ml-cluster'),
+    ...props,
+  });
+  return { stack, template: Template.fromStack(stack), prefetcher };
+}
+
+describe('ImagePrefetcher with defaults', () => {
+  // GIVEN a repository and a cluster WHEN one prefetcher is added
+  const { stack, template, prefetcher } = synth();
+
+  test('deploys one rule, one role with its policy, one document, one association and one queue', () => {
+    template.resourceCountIs('AWS::Events::Rule', 1);
+    template.resourceCountIs('AWS::IAM::Role', 1);
+    template.resourceCountIs('AWS::IAM::Policy', 1);
+    template.resourceCountIs('AWS::SSM::Document', 1);
+    template.resourceCountIs('AWS::SSM::Association', 1);
+    template.resourceCountIs('AWS::SQS::Queue', 1);
+    template.resourceCountIs('AWS::SQS::QueuePolicy', 1);
+  });
+
+  test('the rule matches successful tagged pushes to this repository only', () => {
+    template.hasResourceProperties('AWS::Events::Rule', {
+      State: 'ENABLED',
+      EventPattern: {
+        'source': ['aws.ecr'],
+        'detail-type': ['ECR Image Action'],
+        'detail': {
+          'action-type': ['PUSH'],
+          'result': ['SUCCESS'],
+          'repository-name': [{ Ref: Match.stringLikeRegexp('Repo') }],
+          'image-tag': [{ 'anything-but': [''] }],
+        },
+      },
+    });
+  });
+
+  test('the rule has a name fixed before deployment', () => {
+    const rule = Object.values(template.findResources('AWS::Events::Rule'))[0];
+    expect(rule.Properties.Name).toMatch(/^[.\-_A-Za-z0-9]{1,64}$/);
+    expect(rule.Properties.Name).toContain('Prefetch');
+  });
+
+  test('the target runs the document on the nodes of the cluster with the pushed tag and digest', () => {
+    template.hasResourceProperties('AWS::Events::Rule', {
+      Targets: [Match.objectLike({
+        Arn: {
+          'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':ssm:us-east-1:123456789012:document/', { Ref: Match.stringLikeRegexp('ImagePrefetcherDocument') }]],
+        },
+        RoleArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('PrefetchEventRole'), 'Arn'] },
+        RunCommandParameters: {
+          RunCommandTargets: [{ Key: 'tag:kubernetes.io/cluster/ml-cluster', Values: ['owned'] }],
+        },
+        InputTransformer: {
+          InputPathsMap: {
+            'account': '$.account',
+            'region': '$.region',
+            'detail-repository-name': '$.detail.repository-name',
+            'detail-image-tag': '$.detail.image-tag',
+            'detail-image-digest': '$.detail.image-digest',
+          },
+          InputTemplate: '{"accountId":[<account>],"region":[<region>],"repositoryName":[<detail-repository-name>],"imageTags":[<detail-image-tag>],"imageDigest":[<detail-image-digest>],"jitterSeconds":["30"],"maxDiskUsagePercent":["80"],"pinImages":["false"],"maxAttempts":["5"],"executionTimeout":["3600"]}',
+        },
+        DeadLetterConfig: { Arn: { 'Fn::GetAtt': [Match.stringLikeRegexp('ImagePrefetcherDeadLetterQueue'), 'Arn'] } },
+      })],
+    });
+  });
+
+  test('the target keeps EventBridge default retries (185 attempts, 24 hours)', () => {
+    const rule = Object.values(template.findResources('AWS::Events::Rule'))[0];
+    expect(rule.Properties.Targets[0].RetryPolicy).toBeUndefined();
+  });
+
+  test('the association targets the same nodes and pulls the most recently pushed tagged image', () => {
+    template.hasResourceProperties('AWS::SSM::Association', {
+      Name: { Ref: Match.stringLikeRegexp('ImagePrefetcherDocument') },
+      Targets: [{ Key: 'tag:kubernetes.io/cluster/ml-cluster', Values: ['owned'] }],
+      Parameters: {
+        accountId: ['123456789012'],
+        region: ['us-east-1'],
+        repositoryName: [{ Ref: Match.stringLikeRegexp('Repo') }],
+        imageTags: [''],
+        tagPrefixes: [''],
+        jitterSeconds: ['30'],
+        maxDiskUsagePercent: ['80'],
+        pinImages: ['false'],
+        maxAttempts: ['5'],
+        executionTimeout: ['3600'],
+      },
+      MaxConcurrency: '20%',
+      MaxErrors: '100%',
+      ComplianceSeverity: 'MEDIUM',
+      SyncCompliance: 'AUTO',
+      ScheduleExpression: Match.absent(),
+      ApplyOnlyAtCronInterval: Match.absent(),
+      WaitForSuccessTimeoutSeconds: Match.absent(),
+    });
+  });
+
+  test('the event role trusts EventBridge only for this rule in this account', () => {
+    const rule = Object.values(template.findResources('AWS::Events::Rule'))[0];
+    template.hasResourceProperties('AWS::IAM::Role', {
+      AssumeRolePolicyDocument: {
+        Statement: [{
+          Action: 'sts:AssumeRole',
+          Effect: 'Allow',
+          Principal: { Service: 'events.amazonaws.com' },
+          Condition: {
+            StringEquals: { 'aws:SourceAccount': '123456789012' },
+            ArnEquals: {
+              'aws:SourceArn': {
+                'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:events:us-east-1:123456789012:rule/${rule.Properties.Name}`]],
+              },
+            },
+          },
+        }],
+      },
+    });
+  });
+
+  test('the event role may send only this document, only to instances carrying the selected tag', () => {
+    template.hasResourceProperties('AWS::IAM::Policy', {
+      PolicyDocument: {
+        Statement: [
+          {
+            Sid: 'SendThePrefetchDocument',
+            Action: 'ssm:SendCommand',
+            Effect: 'Allow',
+            Resource: {
+              'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':ssm:us-east-1:123456789012:document/', { Ref: Match.stringLikeRegexp('ImagePrefetcherDocument') }]],
+            },
+          },
+          {
+            Sid: 'OnlyToTheSelectedNodes',
+            Action: 'ssm:SendCommand',
+            Effect: 'Allow',
+            Resource: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':ec2:us-east-1:123456789012:instance/*']] },
+            Condition: { StringEquals: { 'ssm:resourceTag/kubernetes.io/cluster/ml-cluster': ['owned'] } },
+          },
+        ],
+      },
+    });
+  });
+
+  test('no statement allows AWS-RunShellScript or SendCommand on *', () => {
+    const json = JSON.stringify(template.findResources('AWS::IAM::Policy'));
+    expect(json).not.toContain('AWS-RunShellScript');
+    for (const policy of Object.values(template.findResources('AWS::IAM::Policy'))) {
+      for (const statement of policy.Properties.PolicyDocument.Statement) {
+        expect(statement.Resource).not.toEqual('*');
+      }
+    }
+  });
+
+  test('the dead-letter queue is encrypted, TLS-only, and accepts messages only from this rule', () => {
+    template.hasResourceProperties('AWS::SQS::Queue', {
+      SqsManagedSseEnabled: true,
+      MessageRetentionPeriod: 1209600,
+    });
+    template.hasResourceProperties('AWS::SQS::QueuePolicy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+          Match.objectLike({
+            Effect: 'Allow',
+            Action: 'sqs:SendMessage',
+            Principal: { Service: 'events.amazonaws.com' },
+            Condition: { ArnEquals: { 'aws:SourceArn': { 'Fn::GetAtt': [Match.stringLikeRegexp('PrefetchPushRule'), 'Arn'] } } },
+          }),
+        ]),
+      },
+    });
+  });
+
+  test('exposes what it creates', () => {
+    expect(stack.resolve(prefetcher.rule.ruleArn)).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/PrefetchPushRule/), 'Arn'] });
+    expect(stack.resolve(prefetcher.association.ref)).toEqual({ Ref: expect.stringMatching(/PrefetchNewNodeAssociation/) });
+    expect(stack.resolve(prefetcher.document.ref)).toEqual({ Ref: expect.stringMatching(/ImagePrefetcherDocument/) });
+    expect(stack.resolve(prefetcher.eventRole.roleArn)).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/PrefetchEventRole/), 'Arn'] });
+    expect(stack.resolve(prefetcher.deadLetterQueue.queueArn)).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/ImagePrefetcherDeadLetterQueue/), 'Arn'] });
+  });
+
+  test('metrics are the rule\'s EventBridge metrics', () => {
+    const metrics = [
+      [prefetcher.metricInvocations(), 'Invocations'],
+      [prefetcher.metricFailedInvocations(), 'FailedInvocations'],
+      [prefetcher.metricInvocationsSentToDlq(), 'InvocationsSentToDlq'],
+      [prefetcher.metricMatchedEvents(), 'MatchedEvents'],
+    ] as const;
+    for (const [metric, name] of metrics) {
+      expect(metric.namespace).toBe('AWS/Events');
+      expect(metric.metricName).toBe(name);
+      expect(metric.statistic).toBe('Sum');
+      expect(stack.resolve(metric.dimensions)).toEqual({ RuleName: { Ref: expect.stringMatching(/PrefetchPushRule/) } });
+    }
+    expect(prefetcher.metricFailedInvocations({ period: Duration.minutes(1) }).period.toMinutes()).toBe(1);
+  });
+});
+
+describe('ImagePrefetcher options', () => {
+  test('a tag filter limits the rule, and its exact tags are what new nodes pull', () => {
+    const { template } = synth({ tagFilter: TagFilter.anyOf(TagFilter.exact('stable'), TagFilter.prefix('release-')) });
+    template.hasResourceProperties('AWS::Events::Rule', {
+      EventPattern: { detail: Match.objectLike({ 'image-tag': ['stable', { prefix: 'release-' }] }) },
+    });
+    template.hasResourceProperties('AWS::SSM::Association', {
+      Parameters: Match.objectLike({ imageTags: ['stable'], tagPrefixes: [''] }),
+    });
+  });
+
+  test('a prefix-only filter makes new nodes pull the newest image among those prefixes', () => {
+    const { template } = synth({ tagFilter: TagFilter.prefix('release-', 'rc-') });
+    template.hasResourceProperties('AWS::SSM::Association', {
+      Parameters: Match.objectLike({ imageTags: [''], tagPrefixes: ['release-,rc-'] }),
+    });
+  });
+
+  test('newNodeImageTags names what new nodes pull', () => {
+    const { template } = synth({ tagFilter: TagFilter.prefix('release-'), newNodeImageTags: ['release-1', 'latest'] });
+    template.hasResourceProperties('AWS::SSM::Association', {
+      Parameters: Match.objectLike({ imageTags: ['release-1,latest'], tagPrefixes: [''] }),
+    });
+  });
+
+  test('every option reaches the rule target, the association and the queue', () => {
+    const { stack, repository } = givenStack();
+    const queue = new sqs.Queue(stack, 'MyDlq', { enforceSSL: true });
+    new ImagePrefetcher(stack, 'Prefetch', {
+      repository,
+      nodes: NodeSelector.tag('eks:nodegroup-name', 'gpu-a', 'gpu-b'),
+      reconcileSchedule: ReconcileSchedule.rate(Duration.hours(6)),
+      maxConcurrency: Threshold.count(5),
+      maxErrors: Threshold.percentage(10),
+      complianceSeverity: ComplianceSeverity.HIGH,
+      jitter: Duration.seconds(0),
+      maxDiskUsagePercent: 70,
+      pinImages: true,
+      maxAttempts: 3,
+      executionTimeout: Duration.minutes(20),
+      deadLetterQueue: queue,
+      retryAttempts: 10,
+      maxEventAge: Duration.hours(2),
+      ruleName: 'prefetch-trainer',
+      associationName: 'prefetch-trainer',
+    });
+    const template = Template.fromStack(stack);
+    template.resourceCountIs('AWS::SQS::Queue', 1);
+    template.hasResourceProperties('AWS::Events::Rule', {
+      Name: 'prefetch-trainer',
+      Targets: [Match.objectLike({
+        RunCommandParameters: { RunCommandTargets: [{ Key: 'tag:eks:nodegroup-name', Values: ['gpu-a', 'gpu-b'] }] },
+        RetryPolicy: { MaximumRetryAttempts: 10, MaximumEventAgeInSeconds: 7200 },
+        DeadLetterConfig: { Arn: { 'Fn::GetAtt': [Match.stringLikeRegexp('MyDlq'), 'Arn'] } },
+        InputTransformer: Match.objectLike({
+          InputTemplate: Match.stringLikeRegexp('"jitterSeconds":\\["0"\\],"maxDiskUsagePercent":\\["70"\\],"pinImages":\\["true"\\],"maxAttempts":\\["3"\\],"executionTimeout":\\["1200"\\]'),
+        }),
+      })],
+    });
+    template.hasResourceProperties('AWS::SSM::Association', {
+      AssociationName: 'prefetch-trainer',
+      Targets: [{ Key: 'tag:eks:nodegroup-name', Values: ['gpu-a', 'gpu-b'] }],
+      ScheduleExpression: 'rate(6 hours)',
+      MaxConcurrency: '5',
+      MaxErrors: '10%',
+      ComplianceSeverity: 'HIGH',
+      Parameters: Match.objectLike({ jitterSeconds: ['0'], maxDiskUsagePercent: ['70'], pinImages: ['true'], maxAttempts: ['3'], executionTimeout: ['1200'] }),
+    });
+    template.hasResourceProperties('AWS::IAM::Policy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([Match.objectLike({
+          Condition: { StringEquals: { 'ssm:resourceTag/eks:nodegroup-name': ['gpu-a', 'gpu-b'] } },
+        })]),
+      },
+    });
+    template.hasResourceProperties('AWS::SQS::QueuePolicy', {
+      Queues: [{ Ref: Match.stringLikeRegexp('MyDlq') }],
+      PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Action: 'sqs:SendMessage', Principal: { Service: 'events.amazonaws.com' } })]) },
+    });
+  });
+
+  test('a cron schedule is passed as is', () => {
+    const { template } = synth({ reconcileSchedule: ReconcileSchedule.cron('cron(0 3 ? * * *)') });
+    template.hasResourceProperties('AWS::SSM::Association', { ScheduleExpression: 'cron(0 3 ? * * *)' });
+  });
+
+  test('a cluster name known only at deploy time goes into the IAM condition through CfnJson', () => {
+    const { stack, repository } = givenStack();
+    const clusterName = Token.asString({ Ref: 'ClusterName' });
+    new ImagePrefetcher(stack, 'Prefetch', { repository, nodes: NodeSelector.eksCluster(clusterName) });
+    const template = Template.fromStack(stack);
+    template.hasResourceProperties('AWS::Events::Rule', {
+      Targets: [Match.objectLike({
+        RunCommandParameters: { RunCommandTargets: [{ Key: { 'Fn::Join': ['', ['tag:kubernetes.io/cluster/', { Ref: 'ClusterName' }]] }, Values: ['owned'] }] },
+      })],
+    });
+    template.hasResourceProperties('Custom::AWSCDKCfnJson', {
+      Value: { 'Fn::Join': ['', ['{"ssm:resourceTag/kubernetes.io/cluster/', { Ref: 'ClusterName' }, '":["owned"]}']] },
+    });
+    template.hasResourceProperties('AWS::IAM::Policy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([Match.objectLike({
+          Sid: 'OnlyToTheSelectedNodes',
+          Condition: { StringEquals: { 'Fn::GetAtt': [Match.stringLikeRegexp('NodeTagCondition'), 'Value'] } },
+        })]),
+      },
+    });
+  });
+
+  test('an imported repository in the same account and region works', () => {
+    const app = new App();
+    const stack = new Stack(app, 'Stack', { env: { account: '123456789012', region: 'us-east-1' } });
+    const repository = ecr.Repository.fromRepositoryArn(stack, 'Repo', 'arn:aws:ecr:us-east-1:123456789012:repository/team/app');
+    new ImagePrefetcher(stack, 'Prefetch', { repository, nodes: NodeSelector.eksCluster('c') });
+    Template.fromStack(stack).hasResourceProperties('AWS::Events::Rule', {
+      EventPattern: { detail: Match.objectLike({ 'repository-name': ['team/app'] }) },
+    });
+  });
+
+  test('an environment-agnostic stack warns that the repository environment cannot be checked', () => {
+    const app = new App();
+    const stack = new Stack(app, 'Stack');
+    const repository = ecr.Repository.fromRepositoryArn(stack, 'Repo', 'arn:aws:ecr:us-east-1:123456789012:repository/team/app');
+    new ImagePrefetcher(stack, 'Prefetch', { repository, nodes: NodeSelector.eksCluster('c') });
+    Annotations.fromStack(stack).hasWarning('/Stack/Prefetch', Match.stringLikeRegexp("Cannot verify at synth that the repository's account is the stack's"));
+  });
+});
+
+describe('several prefetchers in one stack', () => {
+  test('share one document and one dead-letter queue; each has its own rule, role and association', () => {
+    const { stack, repository } = givenStack();
+    const other = new ecr.Repository(stack, 'Other');
+    new ImagePrefetcher(stack, 'A', { repository, nodes: NodeSelector.eksCluster('c') });
+    new ImagePrefetcher(stack, 'B', { repository: other, nodes: NodeSelector.eksCluster('c') });
+    new ImagePrefetcher(stack, 'C', { repository: other, nodes: NodeSelector.karpenterNodePool('gpu') });
+    const template = Template.fromStack(stack);
+    template.resourceCountIs('AWS::SSM::Document', 1);
+    template.resourceCountIs('AWS::SQS::Queue', 1);
+    template.resourceCountIs('AWS::SQS::QueuePolicy', 1);
+    template.resourceCountIs('AWS::Events::Rule', 3);
+    template.resourceCountIs('AWS::IAM::Role', 3);
+    template.resourceCountIs('AWS::IAM::Policy', 3);
+    template.resourceCountIs('AWS::SSM::Association', 3);
+    const statements = Object.values(template.findResources('AWS::SQS::QueuePolicy'))[0].Properties.PolicyDocument.Statement;
+    expect(statements.filter((s: any) => s.Action === 'sqs:SendMessage')).toHaveLength(3);
+    const names = Object.values(template.findResources('AWS::Events::Rule')).map((r: any) => r.Properties.Name);
+    expect(new Set(names).size).toBe(3);
+  });
+});
+
+describe('grantNodeAccess', () => {
+  test('grants the node role ECR pull and DescribeImages on this repository, and the token on *', () => {
+    const { stack, repository } = givenStack();
+    const nodeRole = new iam.Role(stack, 'NodeRole', { assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com') });
+    const prefetcher = new ImagePrefetcher(stack, 'Prefetch', { repository, nodes: NodeSelector.eksCluster('c') });
+    prefetcher.grantNodeAccess(nodeRole);
+    const template = Template.fromStack(stack);
+    template.hasResourceProperties('AWS::IAM::Policy', {
+      Roles: [{ Ref: Match.stringLikeRegexp('NodeRole') }],
+      PolicyDocument: {
+        Statement: [
+          {
+            Action: ['ecr:BatchCheckLayerAvailability', 'ecr:GetDownloadUrlForLayer', 'ecr:BatchGetImage'],
+            Effect: 'Allow',
+            Resource: { 'Fn::GetAtt': [Match.stringLikeRegexp('Repo'), 'Arn'] },
+          },
+          { Action: 'ecr:GetAuthorizationToken', Effect: 'Allow', Resource: '*' },
+          {
+            Action: 'ecr:DescribeImages',
+            Effect: 'Allow',
+            Resource: { 'Fn::GetAtt': [Match.stringLikeRegexp('Repo'), 'Arn'] },
+          },
+        ],
+      },
+    });
+  });
+});
+
+describe('bad input', () => {
+  const crossAccount = 'arn:aws:ecr:us-east-1:999999999999:repository/app';
+  const crossRegion = 'arn:aws:ecr:eu-west-1:123456789012:repository/app';
+  test.each<[string, (stack: Stack, repository: ecr.IRepository) => Partial<ImagePrefetcherProps>, string]>([
+    ['a repository in another account', (stack) => ({ repository: ecr.Repository.fromRepositoryArn(stack, 'X', crossAccount) }),
+      '`repository`: the repository must be in the stack\'s account (123456789012): ECR sends push events only to the default event bus of its own account and region, and Run Command cannot be a cross-account target; deploy an ImagePrefetcher in the repository\'s account, or replicate the repository here, got: "999999999999"'],
+    ['a repository in another region', (stack) => ({ repository: ecr.Repository.fromRepositoryArn(stack, 'X', crossRegion) }),
+      '`repository`: the repository must be in the stack\'s region (us-east-1): ECR sends push events only to the default event bus of its own account and region, and Run Command cannot be a cross-account target; deploy an ImagePrefetcher in the repository\'s region, or replicate the repository here, got: "eu-west-1"'],
+    ['an invalid new-node tag', () => ({ newNodeImageTags: ['ok', 'not ok'] }), '`newNodeImageTags`: a tag must match [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127} (OCI tag syntax), got: "not ok"'],
+    ['more than 20 new-node tags', () => ({ newNodeImageTags: Array.from({ length: 21 }, (_, i) => `t${i}`) }), '`newNodeImageTags`: at most 20 tags are supported, got: 21'],
+    ['a jitter over an hour', () => ({ jitter: Duration.minutes(61) }), '`jitter`: must be a whole number of seconds from 0 to 3600, got: "3660 seconds"'],
+    ['a fractional jitter', () => ({ jitter: Duration.millis(1500) }), '`jitter`: must be a whole number of seconds from 0 to 3600, got: "1.5 seconds"'],
+    ['a zero execution timeout', () => ({ executionTimeout: Duration.seconds(0) }), '`executionTimeout`: must be a whole number of seconds from 1 to 172800, got: "0 seconds"'],
+    ['an execution timeout over 48 hours', () => ({ executionTimeout: Duration.hours(49) }), '`executionTimeout`: must be a whole number of seconds from 1 to 172800, got: "176400 seconds"'],
+    ['a disk threshold of 0', () => ({ maxDiskUsagePercent: 0 }), '`maxDiskUsagePercent`: must be a whole number from 1 to 100, got: 0'],
+    ['a disk threshold over 100', () => ({ maxDiskUsagePercent: 101 }), '`maxDiskUsagePercent`: must be a whole number from 1 to 100, got: 101'],
+    ['0 attempts', () => ({ maxAttempts: 0 }), '`maxAttempts`: must be a whole number from 1 to 10, got: 0'],
+    ['11 attempts', () => ({ maxAttempts: 11 }), '`maxAttempts`: must be a whole number from 1 to 10, got: 11'],
+    ['a zero concurrency', () => ({ maxConcurrency: Threshold.count(0) }), '`maxConcurrency`: a node count must be a whole number from 1 to 9999999, got: 0'],
+    ['an error threshold over 100%', () => ({ maxErrors: Threshold.percentage(150) }), '`maxErrors`: a percentage must be a whole number from 0 to 100, got: 150'],
+    ['186 retries', () => ({ retryAttempts: 186 }), '`retryAttempts`: must be a whole number from 0 to 185, got: 186'],
+    ['an event age under a minute', () => ({ maxEventAge: Duration.seconds(59) }), '`maxEventAge`: must be a whole number of seconds from 60 to 86400 (24 hours), got: "59 seconds"'],
+    ['an event age over a day', () => ({ maxEventAge: Duration.hours(25) }), '`maxEventAge`: must be a whole number of seconds from 60 to 86400 (24 hours), got: "90000 seconds"'],
+    ['an invalid rule name', () => ({ ruleName: 'my rule' }), '`ruleName`: an EventBridge rule name is 1-64 characters of letters, digits, . - _, got: "my rule"'],
+    ['a rule name over 64 characters', () => ({ ruleName: 'r'.repeat(65) }), `\`ruleName\`: an EventBridge rule name is 1-64 characters of letters, digits, . - _, got: "${'r'.repeat(65)}"`],
+    ['an association name too short', () => ({ associationName: 'ab' }), '`associationName`: an association name is 3-128 characters of letters, digits, _ - ., got: "ab"'],
+    ['an association name with a slash', () => ({ associationName: 'a/b/c' }), '`associationName`: an association name is 3-128 characters of letters, digits, _ - ., got: "a/b/c"'],
+  ])('refuses %s and creates nothing', (_name, makeProps, message) => {
+    const { stack, repository } = givenStack();
+    const props = makeProps(stack, repository);
+    const constructsBefore = stack.node.findAll().length;
+    expect(() => new ImagePrefetcher(stack, 'Prefetch', {
+      repository,
+      nodes: NodeSelector.eksCluster('ml-cluster'),
+      ...props,
+    })).toThrow(message);
+    expect(stack.node.tryFindChild('Prefetch')).toBeUndefined();
+    expect(stack.node.findAll().length).toBe(constructsBefore);
+    expect(Object.keys(Template.fromStack(stack).toJSON().Resources)).toEqual([expect.stringMatching(/^Repo/)]);
+  });
+
+  test('Token values are not validated at synth', () => {
+    const { stack, repository } = givenStack();
+    expect(() => new ImagePrefetcher(stack, 'Prefetch', {
+      repository,
+      nodes: NodeSelector.eksCluster('c'),
+      maxDiskUsagePercent: Token.asNumber({ Ref: 'Pct' }),
+      ruleName: Token.asString({ Ref: 'Name' }),
+      newNodeImageTags: [Token.asString({ Ref: 'Tag' })],
+    })).not.toThrow();
+  });
+});
