@@ -182,18 +182,28 @@ detect_containerd() {
   PULL_LOCAL=()
   [ "${CTR_MAJOR:-1}" -ge 2 ] && PULL_LOCAL=(--local)
 
-  # The CRI's snapshotter, containerd root and registry host config path, from the effective config.
-  local dump="" cfg=()
+  # The CRI's snapshotter, containerd root and registry host config path, from the effective
+  # config. `containerd config dump` takes ~0.1 s, so its result is cached in /run (tmpfs), keyed
+  # by the binary's and the config files' names, sizes and times.
+  local dump="" cfg=() conf="${PREFETCH_CONTAINERD_CONFIG:-/etc/containerd/config.toml}" key cache parsed
   [ -n "$PREFETCH_CONTAINERD_CONFIG" ] && cfg=(--config "$PREFETCH_CONTAINERD_CONFIG")
-  if command -v containerd >/dev/null 2>&1; then
-    dump="$(containerd "${cfg[@]}" config dump 2>/dev/null)" || dump=""
-  fi
-  [ -z "$dump" ] && [ -r "${PREFETCH_CONTAINERD_CONFIG:-/etc/containerd/config.toml}" ] &&
-    dump="$(cat "${PREFETCH_CONTAINERD_CONFIG:-/etc/containerd/config.toml}")"
-  # Sections differ between 1.x ([plugins."io.containerd.grpc.v1.cri".containerd]) and 2.x
-  # ([plugins.'io.containerd.cri.v1.images']); quotes are " in 1.x and ' in 2.x.
-  local parsed
-  parsed="$(awk '
+  mkdir -p "$PREFETCH_RUN_DIR" 2>/dev/null
+  cache="${PREFETCH_RUN_DIR}/containerd-config.cache"
+  shopt -s nullglob
+  key="$(stat -c '%n %s %Y' "$(command -v containerd || echo /dev/null)" "$conf" /etc/containerd/*.toml \
+    /etc/containerd/*/*.toml 2>/dev/null | sha256sum)"
+  shopt -u nullglob
+  key="${key%% *}"
+  if [ -r "$cache" ] && [ "$(head -n1 "$cache")" = "$key" ]; then
+    parsed="$(tail -n +2 "$cache")"
+  else
+    if command -v containerd >/dev/null 2>&1; then
+      dump="$(containerd "${cfg[@]}" config dump 2>/dev/null)" || dump=""
+    fi
+    [ -z "$dump" ] && [ -r "$conf" ] && dump="$(cat "$conf")"
+    # Sections differ between 1.x ([plugins."io.containerd.grpc.v1.cri".containerd]) and 2.x
+    # ([plugins.'io.containerd.cri.v1.images']); quotes are " in 1.x and ' in 2.x.
+    parsed="$(awk '
     function val(line) { sub(/^[^=]*=[ \t]*/, "", line); gsub(/^["\047]|["\047][ \t]*$/, "", line); return line }
     /^[ \t]*\[/ { section = $0; gsub(/[ \t]/, "", section); next }
     section == "" && /^[ \t]*root[ \t]*=/ && root == "" { root = val($0) }
@@ -201,6 +211,8 @@ detect_containerd() {
       (section ~ /io\.containerd\.grpc\.v1\.cri["\047]\.containerd\]$/ || section ~ /io\.containerd\.cri\.v1\.images["\047]\]$/) { snap = val($0) }
     /^[ \t]*config_path[ \t]*=/ && cpath == "" && section ~ /\.registry\]$/ { cpath = val($0) }
     END { printf "%s\n%s\n%s\n", root, snap, cpath }' <<<"$dump")"
+    printf '%s\n%s\n' "$key" "$parsed" >"$cache.$$" 2>/dev/null && mv -f "$cache.$$" "$cache" 2>/dev/null
+  fi
   { read -r CONTAINERD_ROOT; read -r CRI_SNAPSHOTTER; read -r CERTS_PATH; } <<<"$parsed"
   : "${CONTAINERD_ROOT:=/var/lib/containerd}"
   SNAPSHOTTER="${PREFETCH_SNAPSHOTTER:-${CRI_SNAPSHOTTER:-overlayfs}}"
@@ -214,62 +226,89 @@ detect_containerd() {
   say "containerd ctr=${CTR_MAJOR:-?}.x snapshotter=${SNAPSHOTTER} root=${CONTAINERD_ROOT} platform=${PREFETCH_PLATFORM}"
 }
 
-# The platform manifest's digest for a target that may be an index (multi-arch image).
-platform_manifest() { # platform_manifest DIGEST -> prints the manifest digest, fails if absent
-  local doc os arch
-  doc="$(ctr_ns content get "$1" 2>/dev/null)" || return 1
-  os="${PREFETCH_PLATFORM%%/*}"
-  arch="${PREFETCH_PLATFORM#*/}"
+# Local state, read without jq on the fast path (jq costs ~50 ms per start; the no-op run should
+# stay well under half a second). Results go to globals: these run in the main shell.
+
+# The platform manifest of DIGEST (itself, unless it is an index) -> MANIFEST_DIGEST.
+platform_manifest() {
+  local doc os="${PREFETCH_PLATFORM%%/*}" arch="${PREFETCH_PLATFORM#*/}"
   arch="${arch%%/*}"
-  jq -r --arg os "$os" --arg arch "$arch" --arg d "$1" '
-    if has("manifests") then
-      [.manifests[] | select(.platform.os == $os and .platform.architecture == $arch)][0].digest // empty
-    else $d end' <<<"$doc"
+  MANIFEST_DIGEST=""
+  doc="$(ctr_ns content get "$1" 2>/dev/null)" || return 1
+  if [[ "$doc" != *'"manifests"'* ]]; then
+    MANIFEST_DIGEST="$1"
+    return 0
+  fi
+  MANIFEST_DIGEST="$(jq -r --arg os "$os" --arg arch "$arch" \
+    '[.manifests[] | select(.platform.os == $os and .platform.architecture == $arch)][0].digest // empty' <<<"$doc")"
+  [ -n "$MANIFEST_DIGEST" ]
 }
 
-# Chain ID of the image's layers (what the snapshotter names the top snapshot).
+# Chain ID of the image's layers (the name of its top snapshot) -> CHAIN_ID.
 chain_id() { # chain_id MANIFEST_DIGEST
-  local manifest config chain="" diff
+  local manifest config diffs diff re_config re_diffs
+  CHAIN_ID=""
   manifest="$(ctr_ns content get "$1" 2>/dev/null)" || return 1
-  config="$(jq -r '.config.digest // empty' <<<"$manifest")"
+  re_config='"config"[[:space:]]*:[[:space:]]*\{[^}]*"digest"[[:space:]]*:[[:space:]]*"(sha256:[a-f0-9]{64})"'
+  if [[ "$manifest" =~ $re_config ]]; then
+    config="${BASH_REMATCH[1]}"
+  else
+    config="$(jq -r '.config.digest // empty' <<<"$manifest")"
+  fi
   [ -n "$config" ] || return 1
-  local diffs
-  diffs="$(ctr_ns content get "$config" 2>/dev/null | jq -r '.rootfs.diff_ids[]')" || return 1
-  [ -n "$diffs" ] || return 1
-  while read -r diff; do
-    if [ -z "$chain" ]; then
-      chain="$diff"
+  config="$(ctr_ns content get "$config" 2>/dev/null)" || return 1
+  re_diffs='"diff_ids"[[:space:]]*:[[:space:]]*\[([^]]*)\]'
+  [[ "$config" =~ $re_diffs ]] || return 1
+  diffs="${BASH_REMATCH[1]//[\",]/ }"
+  for diff in $diffs; do
+    [[ "$diff" =~ $RE_DIGEST ]] || return 1
+    if [ -z "$CHAIN_ID" ]; then
+      CHAIN_ID="$diff"
     else
-      chain="sha256:$(printf '%s %s' "$chain" "$diff" | sha256sum | cut -d' ' -f1)"
+      CHAIN_ID="$(printf '%s %s' "$CHAIN_ID" "$diff" | sha256sum)"
+      CHAIN_ID="sha256:${CHAIN_ID%% *}"
     fi
-  done <<<"$diffs"
-  printf '%s\n' "$chain"
+  done
+  [ -n "$CHAIN_ID" ]
 }
 
 # Is the image complete? Both references point at DIGEST and its layers are unpacked (a committed
 # snapshot of the chain ID) for the CRI's snapshotter. Layer blobs are not required: the CRI may
 # discard them after unpacking (discard_unpacked_layers on EKS AMIs).
-# image_state DIGEST TAG -> "present" | "unpacked" (digest ref + snapshot, no/other tag ref) | "missing"
+# image_state DIGEST TAG... -> STATE: present (all refs) | unpacked (digest ref + snapshot, a tag
+# ref missing or elsewhere) | missing; LABELED: 1 if every ref already has the wanted labels.
 image_state() {
-  local digest="$1" tag="$2" listing by_digest by_tag manifest chain info
-  listing="$(ctr_ns images ls 2>/dev/null | awk 'NR > 1 { print $1, $3 }')"
-  by_digest="$(awk -v r="${IMAGE}@${digest}" '$1 == r { print $2 }' <<<"$listing")"
-  by_tag="$(awk -v r="${IMAGE}:${tag}" '$1 == r { print $2 }' <<<"$listing")"
-  [ "$by_digest" = "$digest" ] || { echo missing; return; }
-  manifest="$(platform_manifest "$digest")" || manifest=""
-  [ -n "$manifest" ] || { echo missing; return; }
-  chain="$(chain_id "$manifest")" || { echo missing; return; }
-  info="$("${CTR[@]}" -n "$NAMESPACE" snapshots --snapshotter "$SNAPSHOTTER" info "$chain" 2>/dev/null)" || { echo missing; return; }
-  grep -q '"Kind": "Committed"' <<<"$info" || { echo missing; return; }
-  if [ "$by_tag" = "$digest" ]; then echo present; else echo unpacked; fi
+  local digest="$1" name _type dg rest info tag
+  local -A target=() labels=()
+  shift
+  STATE=missing
+  LABELED=1
+  while read -r name _type dg rest; do
+    [[ "$name" == "${IMAGE}"[@:]* ]] || continue
+    target[$name]="$dg"
+    labels[$name]="${rest##* }"
+  done < <(ctr_ns images ls 2>/dev/null)
+  [ "${target[${IMAGE}@${digest}]:-}" = "$digest" ] || return 0
+  platform_manifest "$digest" || return 0
+  chain_id "$MANIFEST_DIGEST" || return 0
+  info="$(ctr_ns snapshots --snapshotter "$SNAPSHOTTER" info "$CHAIN_ID" 2>/dev/null)" || return 0
+  [[ "$info" == *'"Kind": "Committed"'* ]] || return 0
+  STATE=present
+  for name in "${IMAGE}@${digest}" "${@/#/${IMAGE}:}"; do
+    [ "${target[$name]:-}" = "$digest" ] || STATE=unpacked
+    [[ ",${labels[$name]:-}," == *",${LABEL_MANAGED},"* ]] || LABELED=""
+    [ "$PREFETCH_PIN" = true ] && [[ ",${labels[$name]:-}," != *",${LABEL_PINNED},"* ]] && LABELED=""
+  done
+  return 0
 }
 
 # Labels the CRI sets (and pinning); adding them is local and idempotent.
-label_refs() { # label_refs DIGEST TAG
-  local labels=("$LABEL_MANAGED") ref
-  [ "$PREFETCH_PIN" = true ] && labels+=("$LABEL_PINNED")
-  for ref in "${IMAGE}@$1" "${IMAGE}:$2"; do
-    ctr_ns images label "$ref" "${labels[@]}" >/dev/null ||
+label_refs() { # label_refs DIGEST TAG...
+  local wanted=("$LABEL_MANAGED") ref digest="$1"
+  shift
+  [ "$PREFETCH_PIN" = true ] && wanted+=("$LABEL_PINNED")
+  for ref in "${IMAGE}@${digest}" "${@/#/${IMAGE}:}"; do
+    ctr_ns images label "$ref" "${wanted[@]}" >/dev/null ||
       fail "$EXIT_FAIL" failed "could not label $ref"
   done
 }
@@ -299,7 +338,7 @@ classify() {
       *NotAuthorized* | *"not authorized"*)
       echo auth ;;
     *RepositoryNotFoundException* | *ImageNotFoundException* | *": not found"* | *"404 Not Found"* | \
-      *MANIFEST_UNKNOWN* | *NAME_UNKNOWN*)
+      *MANIFEST_UNKNOWN* | *NAME_UNKNOWN* | *StatusNotFound*)
       echo notfound ;;
     *) echo transient ;;
   esac
@@ -394,6 +433,13 @@ write_hosts_dir() {
     printf '%s' "$top" >"$file"
   fi
   [ -n "${server:-}" ] || { server="https://${HOST}"; sed -i "1i server = \"${server}\"" "$file"; }
+  # The same header on the root server entry (the ECR host too), else a 404 from the host entry
+  # falls through to it and ends as a 401.
+  if grep -qE '^[[:space:]]*\[header\]' "$file"; then
+    sed -i "/^[ \t]*\[header\]/a Authorization = \"${auth}\"" "$file"
+  else
+    printf '\n[header]\n  Authorization = "%s"\n' "$auth" >>"$file"
+  fi
   if grep -qF "[host.\"${server}\".header]" "$file"; then
     sed -i "/^[ \t]*\[host\.\"${server//\//\\/}\"\.header\]/a Authorization = \"${auth}\"" "$file"
   elif grep -qF "[host.\"${server}\"]" "$file"; then
@@ -434,7 +480,7 @@ image_size() { # image_size DIGEST MANIFEST_JSON
 # One image: DIGEST and the TAGS that should point at it.
 declare -a RESULTS=()
 prefetch_one() { # prefetch_one DIGEST TAG...
-  local digest="$1" tag state lockfd manifest size out
+  local digest="$1" tag lockfd manifest size out
   shift
   SUMMARY_DIGESTS="${SUMMARY_DIGESTS:+$SUMMARY_DIGESTS,}$digest"
 
@@ -446,8 +492,8 @@ prefetch_one() { # prefetch_one DIGEST TAG...
       fail "$EXIT_LOCK" lock-timeout "timed out waiting for the lock on ${digest}"
   fi
 
-  state="$(image_state "$digest" "$1")"
-  if [ "$state" = missing ]; then
+  image_state "$digest" "$@"
+  if [ "$STATE" = missing ]; then
     [ -n "${HOSTS_DIR:-}" ] || prepare_registry
     with_retries "fetch manifest ${digest}" fetch_object "${IMAGE}@${digest}"
     manifest="$RETRY_OUT"
@@ -459,8 +505,8 @@ prefetch_one() { # prefetch_one DIGEST TAG...
       --platform "$PREFETCH_PLATFORM" --label "$LABEL_MANAGED")
     [ "$PREFETCH_PIN" = true ] && pull+=(--label "$LABEL_PINNED")
     with_retries "pull ${IMAGE}@${digest}" ctr_ns "${pull[@]}" "${IMAGE}@${digest}"
-    state="$(image_state "$digest" "$1")"
-    [ "$state" = missing ] && fail "$EXIT_FAIL" failed "pull of ${digest} finished but the image is not unpacked for ${SNAPSHOTTER}"
+    image_state "$digest" "$@"
+    [ "$STATE" = missing ] && fail "$EXIT_FAIL" failed "pull of ${digest} finished but the image is not unpacked for ${SNAPSHOTTER}"
     RESULTS+=(pulled)
     say "pulled and unpacked ${IMAGE}@${digest}"
   else
@@ -470,8 +516,8 @@ prefetch_one() { # prefetch_one DIGEST TAG...
   for tag in "$@"; do
     out="$(ctr_ns images tag --force "${IMAGE}@${digest}" "${IMAGE}:${tag}" 2>&1)" ||
       fail "$EXIT_FAIL" failed "could not tag ${IMAGE}:${tag}: $out"
-    label_refs "$digest" "$tag"
   done
+  label_refs "$digest" "$@"
   say "ready ${IMAGE}@${digest} as $(printf '%s ' "${@/#/${IMAGE}:}")(${RESULTS[-1]})"
   exec {lockfd}>&-
 }
@@ -498,16 +544,15 @@ mode_push() {
   local tag="${TAGS[0]}" digest="$PREFETCH_IMAGE_DIGEST"
   say "mode=push image=${IMAGE}:${tag} digest=${digest}"
   # Fast path: no jitter, no token, no registry request when it is already complete.
-  local state
-  state="$(image_state "$digest" "$tag")"
-  if [ "$state" = present ]; then
-    label_refs "$digest" "$tag"
+  image_state "$digest" "$tag"
+  if [ "$STATE" = present ]; then
+    [ -n "$LABELED" ] || label_refs "$digest" "$tag"
     SUMMARY_DIGESTS="$digest"
     RESULTS+=(present)
     say "already present: ${IMAGE}:${tag} and ${IMAGE}@${digest}, unpacked for ${SNAPSHOTTER}"
     return 0
   fi
-  if [ "$state" = missing ]; then
+  if [ "$STATE" = missing ]; then
     disk_guard 0
     jitter
   fi
@@ -557,16 +602,13 @@ mode_newest() {
   done
   SUMMARY_IMAGE="${IMAGE}:$(IFS=,; echo "${tags[*]}")"
   say "newest: ${digest} tags=$(IFS=,; echo "${tags[*]}")"
-  if [ "$(image_state "$digest" "${tags[0]}")" = present ]; then
-    local all=1 t
-    for t in "${tags[@]}"; do [ "$(image_state "$digest" "$t")" = present ] || all=""; done
-    if [ -n "$all" ]; then
-      for t in "${tags[@]}"; do label_refs "$digest" "$t"; done
-      SUMMARY_DIGESTS="$digest"
-      RESULTS+=(present)
-      say "already present: ${IMAGE}@${digest}"
-      return 0
-    fi
+  image_state "$digest" "${tags[@]}"
+  if [ "$STATE" = present ]; then
+    [ -n "$LABELED" ] || label_refs "$digest" "${tags[@]}"
+    SUMMARY_DIGESTS="$digest"
+    RESULTS+=(present)
+    say "already present: ${IMAGE}@${digest} as $(IFS=,; echo "${tags[*]}")"
+    return 0
   fi
   prefetch_one "$digest" "${tags[@]}"
 }

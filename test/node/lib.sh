@@ -179,6 +179,7 @@ e2e_write_hosts_toml() {
   cp "$E2E_WORK/registry/tls/ca.crt" "$d/ca.crt"
   cat >"$d/hosts.toml" <<EOF
 server = "https://${E2E_HOST}"
+ca = "ca.crt"
 
 [host."https://${E2E_HOST}"]
   capabilities = ["pull", "resolve"]
