@@ -1,0 +1,41 @@
+// Push path: an ECR push (PUSH/SUCCESS with a tag) reaches the node through the EventBridge rule
+// and SSM Run Command, and the node holds exactly the pushed digest under the tag; a second push
+// of the same tag moves the node's tag reference to the new digest.
+import { App, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import * as ecr from 'aws-cdk-lib/aws-ecr';
+import { IntegTest } from '@aws-cdk/integ-tests-alpha';
+import { checkNodeImages, ImagePusher, integTestOptions, makeNode, NODE_TAG_KEY, testImage, waitUntilOnline } from './support';
+import { ImagePrefetcher, NodeSelector } from '../src';
+
+const app = new App();
+const stack = new Stack(app, 'ImagePrefetcherIntegPush');
+const repository = new ecr.Repository(stack, 'Repository', { removalPolicy: RemovalPolicy.DESTROY, emptyOnDelete: true });
+const prefetcher = new ImagePrefetcher(stack, 'Prefetcher', {
+  repository,
+  nodes: NodeSelector.tag(NODE_TAG_KEY, stack.stackName),
+  jitter: Duration.seconds(0),
+});
+const node = makeNode(stack, prefetcher, stack.stackName);
+const pusher = new ImagePusher(stack, 'Pusher', repository);
+
+const integ = new IntegTest(app, 'PushPath', { testCases: [stack], ...integTestOptions() });
+
+const first = testImage('push-path-1');
+const second = testImage('push-path-2');
+
+// The repository is empty when the node joins: the association finds nothing to pull.
+const online = waitUntilOnline(integ, node);
+const pushFirst = online.next(pusher.push(integ, first, 'v1'));
+const firstLanded = checkNodeImages(integ, pushFirst, node, pusher.references(first, 'v1'), {
+  waitFor: pusher.references(first, 'v1')[0].reference,
+});
+const pushSecond = firstLanded.next(pusher.push(integ, second, 'v1'));
+checkNodeImages(integ, pushSecond, node, [
+  ...pusher.references(second, 'v1'),
+  // the first image stays (digest reference) until the kubelet's image GC removes it
+  pusher.references(first, 'v1')[1],
+], {
+  waitFor: pusher.references(second, 'v1')[1].reference,
+});
+
+app.synth();

@@ -1,0 +1,394 @@
+// Helpers shared by the integ tests (deliberately not named integ.*: integ-runner would run it).
+//
+// Everything here synthesizes offline: the test image is built in memory at synth time
+// (no Docker, no registry), the node is an EC2 instance from an SSM public parameter
+// (resolved by CloudFormation at deploy time, not by a lookup), and every Lambda is inline.
+import * as crypto from 'crypto';
+import { CustomResource, Duration, Stack, Tags } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as ecr from 'aws-cdk-lib/aws-ecr';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import { ExpectedResult, IApiCall, IntegTest, IntegTestProps, InvocationType, Match } from '@aws-cdk/integ-tests-alpha';
+import { Construct } from 'constructs';
+import { ImagePrefetcher } from '../src';
+
+/** The EC2 tag that makes the test instance a "node" of the prefetcher. */
+export const NODE_TAG_KEY = 'cdk-image-prefetcher:integ-node';
+
+// ---------------------------------------------------------------------------------------
+// A tiny, deterministic OCI image, built at synth time.
+
+/** One content-addressed blob of a test image. */
+export interface Blob {
+  readonly digest: string;
+  /** The bytes, base64. */
+  readonly data: string;
+}
+
+/** A single-platform OCI image whose digests are known at synth time. */
+export interface TestImage {
+  /** The manifest digest (what ECR reports as image-digest, what containerd lists). */
+  readonly digest: string;
+  /** The manifest, exactly as pushed (its sha256 is `digest`). */
+  readonly manifest: string;
+  readonly mediaType: string;
+  /** Config and layer blobs. */
+  readonly blobs: Blob[];
+}
+
+const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
+
+/**
+ * An image with one layer holding `/prefetch-marker` = `marker`: a different marker gives a
+ * different digest. Every byte is fixed (tar header fields, gzip header, a "stored" deflate
+ * block), so the digests do not depend on the machine's zlib and the snapshots stay stable.
+ */
+export function testImage(marker: string, architecture = 'amd64'): TestImage {
+  const tar = tarFile('prefetch-marker', Buffer.from(`${marker}\n`));
+  const layer = gzipStored(tar);
+  const config = Buffer.from(JSON.stringify({
+    architecture,
+    os: 'linux',
+    config: { Labels: { 'cdk-image-prefetcher.integ/marker': marker } },
+    rootfs: { type: 'layers', diff_ids: [sha256(tar)] },
+  }));
+  const manifest = JSON.stringify({
+    schemaVersion: 2,
+    mediaType: OCI_MANIFEST,
+    config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha256(config), size: config.length },
+    layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: sha256(layer), size: layer.length }],
+  });
+  return {
+    digest: sha256(Buffer.from(manifest)),
+    manifest,
+    mediaType: OCI_MANIFEST,
+    blobs: [config, layer].map(b => ({ digest: sha256(b), data: b.toString('base64') })),
+  };
+}
+
+function sha256(data: Buffer): string {
+  return `sha256:${crypto.createHash('sha256').update(data).digest('hex')}`;
+}
+
+/** A POSIX ustar archive with one regular file (mode 0644, owner 0:0, mtime 0). */
+export function tarFile(name: string, content: Buffer): Buffer {
+  const header = Buffer.alloc(512);
+  const put = (offset: number, length: number, value: string) => header.write(value, offset, length, 'ascii');
+  const octal = (n: number, length: number) => n.toString(8).padStart(length - 1, '0') + '\0';
+  put(0, 100, name);
+  put(100, 8, octal(0o644, 8));
+  put(108, 8, octal(0, 8));
+  put(116, 8, octal(0, 8));
+  put(124, 12, octal(content.length, 12));
+  put(136, 12, octal(0, 12));
+  put(148, 8, ' '.repeat(8)); // the checksum is computed with its own field as spaces
+  put(156, 1, '0');
+  put(257, 6, 'ustar\0');
+  put(263, 2, '00');
+  let sum = 0;
+  for (const byte of header) sum += byte;
+  put(148, 8, sum.toString(8).padStart(6, '0') + '\0 ');
+  const padded = Buffer.alloc(Math.ceil(content.length / 512) * 512);
+  content.copy(padded);
+  return Buffer.concat([header, padded, Buffer.alloc(1024)]);
+}
+
+/** gzip (RFC 1952) of `data` with uncompressed ("stored") deflate blocks: valid and byte-for-byte fixed. */
+export function gzipStored(data: Buffer): Buffer {
+  const parts: Buffer[] = [Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff])];
+  for (let offset = 0; offset === 0 || offset < data.length; offset += 0xffff) {
+    const chunk = data.subarray(offset, offset + 0xffff);
+    const block = Buffer.alloc(5);
+    block[0] = offset + 0xffff >= data.length ? 1 : 0; // BFINAL on the last block, BTYPE 00
+    block.writeUInt16LE(chunk.length, 1);
+    block.writeUInt16LE(~chunk.length & 0xffff, 3);
+    parts.push(block, chunk);
+  }
+  const trailer = Buffer.alloc(8);
+  trailer.writeUInt32LE(crc32(data), 0);
+  trailer.writeUInt32LE(data.length >>> 0, 4);
+  parts.push(trailer);
+  return Buffer.concat(parts);
+}
+
+function crc32(data: Buffer): number {
+  let crc = 0xffffffff;
+  for (const byte of data) {
+    crc ^= byte;
+    for (let k = 0; k < 8; k++) crc = (crc >>> 1) ^ (0xedb88320 & -(crc & 1));
+  }
+  return (crc ^ 0xffffffff) >>> 0;
+}
+
+// ---------------------------------------------------------------------------------------
+// Pushing test images to ECR, through the ECR API (each PutImage emits an ECR push event).
+
+/**
+ * The pusher: uploads the blobs it is given and puts the manifest (with a tag, or untagged).
+ * Invoked directly by the assertions, or as a CloudFormation custom resource for images that
+ * must exist before something else is created. Inline, so that synthesis needs no bundling.
+ */
+const PUSHER_CODE = `
+const ecr = new (require('@aws-sdk/client-ecr').ECRClient)({});
+const c = require('@aws-sdk/client-ecr');
+const https = require('https');
+const repositoryName = process.env.REPOSITORY_NAME;
+async function push(p) {
+  for (const b of p.blobs) {
+    const have = await ecr.send(new c.BatchCheckLayerAvailabilityCommand({ repositoryName, layerDigests: [b.digest] }));
+    if (have.layers && have.layers[0] && have.layers[0].layerAvailability === 'AVAILABLE') continue;
+    const data = Buffer.from(b.data, 'base64');
+    const { uploadId } = await ecr.send(new c.InitiateLayerUploadCommand({ repositoryName }));
+    await ecr.send(new c.UploadLayerPartCommand({ repositoryName, uploadId, partFirstByte: 0, partLastByte: data.length - 1, layerPartBlob: data }));
+    await ecr.send(new c.CompleteLayerUploadCommand({ repositoryName, uploadId, layerDigests: [b.digest] }));
+  }
+  try {
+    const r = await ecr.send(new c.PutImageCommand({ repositoryName, imageManifest: p.manifest,
+      imageManifestMediaType: p.mediaType, imageTag: p.tag || undefined }));
+    return { digest: r.image.imageId.imageDigest, tag: p.tag || '' };
+  } catch (e) {
+    if (e.name !== 'ImageAlreadyExistsException') throw e;
+    return { digest: p.digest, tag: p.tag || '' };
+  }
+}
+function respond(event, status, reason, data) {
+  const body = JSON.stringify({ Status: status, Reason: reason, PhysicalResourceId: repositoryName + ':' + (event.ResourceProperties.tag || event.ResourceProperties.digest),
+    StackId: event.StackId, RequestId: event.RequestId, LogicalResourceId: event.LogicalResourceId, Data: data });
+  const u = new URL(event.ResponseURL);
+  return new Promise((resolve, reject) => {
+    const req = https.request({ hostname: u.hostname, path: u.pathname + u.search, method: 'PUT',
+      headers: { 'content-type': '', 'content-length': Buffer.byteLength(body) } }, res => { res.resume(); res.on('end', resolve); });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+exports.handler = async (event) => {
+  if (!event.RequestType) return push(event);
+  try {
+    // Delete does nothing: the repository is emptied when it is deleted.
+    const data = event.RequestType === 'Delete' ? {} : await push(event.ResourceProperties);
+    await respond(event, 'SUCCESS', '', data);
+  } catch (e) {
+    console.log(e);
+    await respond(event, 'FAILED', String(e), {});
+  }
+};
+`;
+
+/** What the pusher is asked to push. */
+interface PushRequest {
+  readonly tag: string;
+  readonly digest: string;
+  readonly manifest: string;
+  readonly mediaType: string;
+  readonly blobs: Blob[];
+}
+
+function pushRequest(image: TestImage, tag: string | undefined): PushRequest {
+  return { tag: tag ?? '', digest: image.digest, manifest: image.manifest, mediaType: image.mediaType, blobs: image.blobs };
+}
+
+/** A Lambda function that pushes test images to one repository. */
+export class ImagePusher extends Construct {
+  public readonly function: lambda.IFunction;
+
+  constructor(scope: Construct, id: string, private readonly repository: ecr.IRepository) {
+    super(scope, id);
+    const fn = new lambda.Function(this, 'Function', {
+      runtime: lambda.Runtime.NODEJS_22_X,
+      handler: 'index.handler',
+      code: lambda.Code.fromInline(PUSHER_CODE),
+      timeout: Duration.minutes(2),
+      description: 'cdk-image-prefetcher integ: pushes small test images to ECR',
+      environment: { REPOSITORY_NAME: repository.repositoryName },
+    });
+    repository.grantPush(fn);
+    this.function = fn;
+  }
+
+  /** Pushes the image at deploy time (a custom resource): the image exists once this is created. */
+  public pushAtDeploy(id: string, image: TestImage, tag: string): CustomResource {
+    return new CustomResource(this, id, {
+      serviceToken: this.function.functionArn,
+      resourceType: 'Custom::IntegTestImagePush',
+      properties: pushRequest(image, tag),
+    });
+  }
+
+  /** An assertion step that pushes the image (untagged when `tag` is undefined). */
+  public push(integ: IntegTest, image: TestImage, tag?: string): IApiCall {
+    return integ.assertions.invokeFunction({
+      functionName: this.function.functionName,
+      invocationType: InvocationType.REQUEST_RESPONSE,
+      payload: JSON.stringify(pushRequest(image, tag)),
+    }).expect(ExpectedResult.objectLike({
+      Payload: { digest: image.digest, tag: tag ?? '' },
+    }));
+  }
+
+  /** The two references a node holds for a prefetched image: `URI:tag` and `URI@digest`, both to the digest. */
+  public references(image: TestImage, tag: string): ExpectedImage[] {
+    return [
+      { reference: this.repository.repositoryUriForTag(tag), digest: image.digest },
+      { reference: this.repository.repositoryUriForDigest(image.digest), digest: image.digest },
+    ];
+  }
+
+  /** References a node must not hold: the tag, and the digest. */
+  public absent(image: TestImage, tag: string): ExpectedImage[] {
+    return [
+      { reference: this.repository.repositoryUriForTag(tag) },
+      { reference: this.repository.repositoryUriForDigest(image.digest) },
+    ];
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// The node: an EC2 instance with containerd and the SSM agent, tagged like a worker node.
+
+/** Properties of a {@link TestNode}. */
+export interface TestNodeProps {
+  /** The value of {@link NODE_TAG_KEY} the node carries. */
+  readonly tagValue: string;
+}
+
+/**
+ * An EC2 instance that plays an EKS worker node for the prefetcher: Amazon Linux 2023 with
+ * containerd (from the distribution; the EKS AMI would need nodeadm and a cluster to start
+ * containerd), the SSM agent and AWS CLI v2 of the AMI, and the node tag.
+ *
+ * The SSM agent is held back until containerd runs: otherwise State Manager could apply the
+ * association (immediately, on registration) before there is a containerd to pull into.
+ * In a public subnet, without NAT gateway or VPC endpoints, to keep the cost to the instance.
+ */
+export class TestNode extends Construct {
+  public readonly instance: ec2.Instance;
+  public readonly role: iam.Role;
+
+  constructor(scope: Construct, id: string, props: TestNodeProps) {
+    super(scope, id);
+    const vpc = new ec2.Vpc(this, 'Vpc', {
+      maxAzs: 1,
+      natGateways: 0,
+      subnetConfiguration: [{ name: 'public', subnetType: ec2.SubnetType.PUBLIC }],
+    });
+    this.role = new iam.Role(this, 'Role', {
+      assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com'),
+      managedPolicies: [iam.ManagedPolicy.fromAwsManagedPolicyName('AmazonSSMManagedInstanceCore')],
+    });
+    // bootcmd runs before network-online.target, so before amazon-ssm-agent.service starts.
+    const userData = ec2.UserData.custom([
+      '#cloud-config',
+      'bootcmd:',
+      '  - [systemctl, stop, --no-block, amazon-ssm-agent]',
+      'packages: [containerd, jq]',
+      'runcmd:',
+      '  - [systemctl, enable, --now, containerd]',
+      '  - [sh, -c, "until ctr version >/dev/null 2>&1; do sleep 1; done"]',
+      '  - [systemctl, start, amazon-ssm-agent]',
+    ].join('\n'));
+    this.instance = new ec2.Instance(this, 'Instance', {
+      vpc,
+      vpcSubnets: { subnetType: ec2.SubnetType.PUBLIC },
+      instanceType: ec2.InstanceType.of(ec2.InstanceClass.T3, ec2.InstanceSize.SMALL),
+      machineImage: ec2.MachineImage.latestAmazonLinux2023(),
+      role: this.role,
+      userData,
+      requireImdsv2: true,
+      associatePublicIpAddress: true,
+    });
+    Tags.of(this.instance).add(NODE_TAG_KEY, props.tagValue);
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Assertion steps on the node, through SSM.
+
+/** Waits until the node's SSM agent is online (and so containerd runs, see {@link TestNode}). */
+export function waitUntilOnline(integ: IntegTest, node: TestNode): IApiCall {
+  return integ.assertions.awsApiCall('SSM', 'describeInstanceInformation', {
+    Filters: [{ Key: 'InstanceIds', Values: [node.instance.instanceId] }],
+  }).expect(ExpectedResult.objectLike({
+    InstanceInformationList: Match.arrayWith([Match.objectLike({ PingStatus: 'Online' })]),
+  })).waitForAssertions({ totalTimeout: Duration.minutes(15), interval: Duration.seconds(20), backoffRate: 1 });
+}
+
+/** What a node is expected to hold: for each image reference, its digest, or `absent`. */
+export interface ExpectedImage {
+  readonly reference: string;
+  /** The manifest digest, or undefined when the node must not have the reference. */
+  readonly digest?: string;
+}
+
+/** Options of {@link checkNodeImages}. */
+export interface CheckOptions {
+  /** First wait (up to 5 minutes) until the node has this reference. */
+  readonly waitFor?: string;
+  /** Then wait this long more, so that anything that would still arrive has arrived. */
+  readonly settle?: Duration;
+  /** Digests that no image on the node may have (reported as `digest <d>: <n> images`). */
+  readonly absentDigests?: string[];
+}
+
+/**
+ * Asks the node (SSM Run Command, AWS-RunShellScript) which digest each reference points to in
+ * containerd's k8s.io namespace (the kubelet's), and asserts the exact answer. Runs after `after`.
+ * Returns the last step, to chain the next one on.
+ */
+export function checkNodeImages(integ: IntegTest, after: IApiCall, node: TestNode, expected: ExpectedImage[], options: CheckOptions = {}): IApiCall {
+  // awk, not ctr's filter syntax, so that references are compared as plain strings.
+  const digestOf = (ref: string) => `$(ctr -n k8s.io images ls | awk -v r='${ref}' '$1 == r {print $3}')`;
+  const commands = [
+    'set -u',
+    ...(options.waitFor ? [
+      `for i in $(seq 60); do [ -n "${digestOf(options.waitFor)}" ] && break; sleep 5; done`,
+    ] : []),
+    ...(options.settle ? [`sleep ${options.settle.toSeconds()}`] : []),
+    ...expected.map(e => `d="${digestOf(e.reference)}"; echo "${e.reference} \${d:-absent}"`),
+    ...(options.absentDigests ?? []).map(d =>
+      `echo "digest ${d}: $(ctr -n k8s.io images ls | awk -v d='${d}' '$3 == d' | wc -l) images"`),
+  ];
+  const stdout = [
+    ...expected.map(e => `${e.reference} ${e.digest ?? 'absent'}`),
+    ...(options.absentDigests ?? []).map(d => `digest ${d}: 0 images`),
+  ].map(line => `${line}\n`).join('');
+
+  const send = integ.assertions.awsApiCall('SSM', 'sendCommand', {
+    DocumentName: 'AWS-RunShellScript',
+    InstanceIds: [node.instance.instanceId],
+    Parameters: { commands },
+  });
+  after.next(send);
+  return send.next(integ.assertions.awsApiCall('SSM', 'getCommandInvocation', {
+    CommandId: send.getAttString('Command.CommandId'),
+    InstanceId: node.instance.instanceId,
+  }).expect(ExpectedResult.objectLike({
+    Status: 'Success',
+    StandardOutputContent: stdout,
+  })).waitForAssertions({ totalTimeout: Duration.minutes(12), interval: Duration.seconds(15), backoffRate: 1 }));
+}
+
+/** The node tag value of a stack: unique per test stack, so that parallel tests do not meet. */
+export function nodeTagValue(stack: Stack): string {
+  return stack.stackName;
+}
+
+/** Grants the node role what the prefetcher needs on the node (used by every scenario). */
+export function makeNode(scope: Construct, prefetcher: ImagePrefetcher, tagValue: string): TestNode {
+  const node = new TestNode(scope, 'Node', { tagValue });
+  prefetcher.grantNodeAccess(node.role);
+  return node;
+}
+
+/**
+ * IntegTest options every scenario uses: deploy the current code only (no deploy of the
+ * committed snapshot first: it would double the time and the cost), and destroy without asking.
+ */
+export function integTestOptions(): Omit<IntegTestProps, 'testCases'> {
+  return {
+    diffAssets: false,
+    stackUpdateWorkflow: false,
+    cdkCommandOptions: { destroy: { args: { force: true } } },
+  };
+}
