@@ -19,6 +19,7 @@ const project = new awscdk.AwsCdkConstructLibrary({
   packageManager: javascript.NodePackageManager.NPM,
   projenrcTs: true,
   tsconfigDevFile: 'tsconfig.dev.json',
+  eslintOptions: { dirs: ['src'], tsconfigPath: './tsconfig.dev.json' },
   projenVersion: '0.103.25',
   minNodeVersion: '18.0.0',
   workflowNodeVersion: '20.x',
@@ -45,7 +46,7 @@ const project = new awscdk.AwsCdkConstructLibrary({
     },
   },
   tsconfigDev: {
-    include: ['examples/**/*.ts', 'integ/**/*.ts'],
+    include: ['.projenrc.ts', 'projenrc/**/*.ts', 'examples/**/*.ts', 'integ/**/*.ts'],
     exclude: ['examples/consumers/**'],
   },
 
@@ -143,6 +144,11 @@ project.addTask('test:consumers', {
 // Lint the examples and integ tests too.
 project.eslint?.addLintPattern('examples');
 project.eslint?.addLintPattern('integ');
+// The project service would pick the jsii tsconfig.json (src only) for test, integ and example
+// files: point the parser at the dev tsconfig, which includes them all.
+const eslintrc = project.tryFindObjectFile('.eslintrc.json');
+eslintrc?.addOverride('parserOptions.projectService', undefined);
+eslintrc?.addOverride('parserOptions.project', './tsconfig.dev.json');
 project.eslint?.addOverride({
   files: ['integ/**/*.ts', 'examples/**/*.ts', 'test/**/*.ts'],
   rules: { 'import/no-extraneous-dependencies': 'off' },

@@ -107,6 +107,9 @@ const PARAMETERS: ParameterSpec[] = [
  * script. One per stack: every `ImagePrefetcher` in the stack shares it.
  */
 export class PrefetchDocument extends Construct {
+  /** The names of the document's parameters. */
+  public static readonly PARAMETER_NAMES: string[] = PARAMETERS.map(p => p.name);
+
   /**
    * The stack's shared prefetch document, created on first use.
    *
@@ -117,9 +120,6 @@ export class PrefetchDocument extends Construct {
     const id = 'ImagePrefetcherDocument';
     return (stack.node.tryFindChild(id) as PrefetchDocument | undefined) ?? new PrefetchDocument(stack, id);
   }
-
-  /** The names of the document's parameters. */
-  public static readonly PARAMETER_NAMES: string[] = PARAMETERS.map(p => p.name);
 
   /** The CloudFormation document resource. */
   public readonly resource: ssm.CfnDocument;

@@ -2,6 +2,7 @@ import { App, Aspects, Stack, Token } from 'aws-cdk-lib';
 import { Annotations, Match } from 'aws-cdk-lib/assertions';
 import * as ecr from 'aws-cdk-lib/aws-ecr';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { ImagePrefetcher, NodeSelector, ReconcileSchedule, TagFilter } from '../src';
 import { ENV } from './util';
@@ -52,7 +53,7 @@ describe('cdk-nag AwsSolutions', () => {
   test('the checks do run: an unsuppressed finding elsewhere is reported', () => {
     const stack = nagged((s) => {
       new ecr.Repository(s, 'Repo', { imageScanOnPush: true });
-      new (require('aws-cdk-lib/aws-sqs').Queue)(s, 'PlainQueue');
+      new sqs.Queue(s, 'PlainQueue');
     });
     const errors = Annotations.fromStack(stack).findError('/Stack/PlainQueue/Resource', Match.stringLikeRegexp('AwsSolutions-SQS'));
     expect(errors.length).toBeGreaterThan(0);
