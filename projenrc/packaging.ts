@@ -1,4 +1,4 @@
-import { awscdk } from 'projen';
+import { awscdk, TaskShell } from 'projen';
 import { WorkflowSteps } from 'projen/lib/github';
 import { JobPermission } from 'projen/lib/github/workflows-model';
 
@@ -36,9 +36,9 @@ function configurePackageTask(project: awscdk.AwsCdkConstructLibrary): void {
 
   // Maven: use the default local repository (~/.m2) instead of pacmak's throw-away one, so
   // that repeated builds and the Java consumer app reuse the downloaded jars.
-  task('package:java').reset(
-    'jsii-pacmak -v --target java --maven-local-repository="${MAVEN_LOCAL_REPOSITORY:-$HOME/.m2/repository}"',
-  );
+  const java = task('package:java');
+  java.reset('jsii-pacmak -v --target java --maven-local-repository="${MAVEN_LOCAL_REPOSITORY:-$HOME/.m2/repository}"');
+  java.shell = TaskShell.bash();
 
   // Go: generate the module only. pacmak's own check (`go mod tidy && go build`) needs
   // aws-cdk-go v2.245.0 from the Go proxy, which the project's machines cannot always
@@ -79,21 +79,25 @@ function configureRosetta(project: awscdk.AwsCdkConstructLibrary): void {
 }
 
 /**
- * API compatibility (jsii-diff) against the previous release, checked in the release
- * build right after compilation. Skipped while no release tag exists (nothing to compare
- * with); the tag names the exact npm version to compare with.
+ * API compatibility (jsii-diff) against the previous release, checked by every release
+ * build. Skipped while no release tag exists (nothing to compare with); the tag names the
+ * exact npm version to compare with. Accepted breaking changes go in .compatignore.
  */
 function configureCompat(project: awscdk.AwsCdkConstructLibrary): void {
   const compat = project.tasks.tryFind('compat');
-  if (!compat) throw new Error('projen task compat not found');
+  const release = project.tasks.tryFind('release');
+  if (!compat || !release) throw new Error('projen tasks compat and release not found');
   const previous = 'git describe --tags --abbrev=0 --match "v[0-9]*"';
   compat.reset(
     `jsii-diff "npm:${project.package.packageName}@$(${previous} | sed "s/^v//")" --keys --ignore-file .compatignore`,
+    { condition: previous },
   );
-  compat.description = 'Check the API against the previous release on npm (jsii-diff; breaking changes need .compatignore entries)';
-  project.compileTask.spawn(compat, {
-    condition: `test -n "$RELEASE" && ${previous}`,
-  });
+  compat.shell = TaskShell.bash();
+  compat.description = 'Check the API against the previous release on npm (jsii-diff); skipped before the first release';
+  // Right after the release build, before the version is reset.
+  const buildIndex = release.steps.findIndex((step) => step.spawn === 'build');
+  if (buildIndex < 0) throw new Error('the release task does not spawn build');
+  release.insertStep(buildIndex + 1, { spawn: compat.name });
 }
 
 /**
