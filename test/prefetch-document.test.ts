@@ -30,6 +30,10 @@ describe('PrefetchDocument', () => {
     });
   });
 
+  test('fits in the 64 KB SSM allows for a document', () => {
+    expect(Buffer.byteLength(JSON.stringify(content))).toBeLessThan(64 * 1024);
+  });
+
   test('every parameter is a String with an allowedPattern and a description', () => {
     expect(Object.keys(parameters).sort()).toEqual([...PrefetchDocument.PARAMETER_NAMES].sort());
     for (const [name, parameter] of Object.entries(parameters)) {

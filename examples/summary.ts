@@ -1,0 +1,77 @@
+// `npx projen example`: synthesizes the example app offline (no AWS account, no credentials) into
+// examples/cdk.out and explains, for someone who has never used SSM, what it would deploy.
+import * as path from 'path';
+import { Template } from 'aws-cdk-lib/assertions';
+import { buildApp } from './app';
+
+const outdir = path.join(__dirname, 'cdk.out');
+const { app, stack } = buildApp(outdir);
+app.synth();
+const template = Template.fromStack(stack).toJSON();
+const resources: { [id: string]: any } = template.Resources;
+
+const out: string[] = [];
+const say = (line = '') => out.push(line);
+const show = (value: any): string => (typeof value === 'string' ? value : JSON.stringify(stack.resolve(value)));
+const nameOf = (value: any): string => {
+  // Ref/GetAtt of a resource in this template: print its logical ID (what `cdk deploy` lists).
+  if (value && typeof value === 'object' && 'Ref' in value) {
+    const name = resources[value.Ref]?.Properties?.RepositoryName;
+    return name ? `${name} (${value.Ref})` : `<${value.Ref}>`;
+  }
+  return show(value);
+};
+
+say(`Synthesized ${stack.stackName} to ${path.relative(process.cwd(), outdir)} (offline).`);
+say();
+say('Resources it would deploy:');
+const counts = new Map<string, number>();
+for (const resource of Object.values(resources)) counts.set(resource.Type, (counts.get(resource.Type) ?? 0) + 1);
+for (const [type, count] of [...counts.entries()].sort()) say(`  ${String(count).padStart(2)} x ${type}`);
+
+for (const [id, rule] of Object.entries(resources).filter(([, r]) => r.Type === 'AWS::Events::Rule')) {
+  const p = rule.Properties;
+  const detail = p.EventPattern.detail;
+  const target = p.Targets[0];
+  const selector = target.RunCommandParameters.RunCommandTargets[0];
+  say();
+  say(`EventBridge rule ${p.Name} (${id})`);
+  say(`  fires when ECR reports a successful push ("${p.EventPattern['detail-type'][0]}", action ${detail['action-type'][0]}, result ${detail.result[0]})`);
+  say(`  to repository ${detail['repository-name'].map(nameOf).join(', ')}`);
+  say(`  with an image tag matching ${JSON.stringify(detail['image-tag'])} (untagged pushes never match)`);
+  say(`  and then asks SSM Run Command to run document ${nameOf(target.Arn['Fn::Join'][1].slice(-1)[0])} (named by CloudFormation)`);
+  say(`  on every EC2 instance whose tag ${selector.Key.replace(/^tag:/, '')} is one of ${JSON.stringify(selector.Values)}`);
+  say('  Each node receives these parameters (<x> = taken from the push event):');
+  const template_ = JSON.parse(target.InputTransformer.InputTemplate.replace(/<([^>]+)>/g, '"<$1>"'));
+  for (const [name, values] of Object.entries(template_)) {
+    const value = (values as string[])[0];
+    const from = value.startsWith('<') ? `  (event ${target.InputTransformer.InputPathsMap[value.slice(1, -1)]})` : '';
+    say(`    ${name.padEnd(20)} ${value}${from}`);
+  }
+  say(`  Undeliverable events go to queue ${nameOf(target.DeadLetterConfig.Arn['Fn::GetAtt'][0])} after EventBridge's retries.`);
+}
+
+for (const [id, association] of Object.entries(resources).filter(([, r]) => r.Type === 'AWS::SSM::Association')) {
+  const p = association.Properties;
+  say();
+  say(`State Manager association ${id}`);
+  say(`  runs the same document on every instance whose tag ${p.Targets[0].Key.replace(/^tag:/, '')} is one of ${JSON.stringify(p.Targets[0].Values)}:`);
+  say('  once when deployed, then on every such node as soon as it registers with SSM'
+    + (p.ScheduleExpression ? `, and again ${p.ScheduleExpression}` : ' (no reconcile schedule)'));
+  say(`  at most ${p.MaxConcurrency} of the nodes at a time; stops after ${p.MaxErrors} failed nodes; compliance severity ${p.ComplianceSeverity}`);
+  const tags = p.Parameters.imageTags[0];
+  const prefixes = p.Parameters.tagPrefixes[0];
+  say(`  pulls: ${tags ? `tags ${tags}` : `the most recently pushed tagged image${prefixes ? ` among tags starting with ${prefixes}` : ''}`}`);
+  say(`  parameters: ${Object.entries(p.Parameters).map(([k, v]) => `${k}=${nameOf((v as any[])[0])}`).join(' ')}`);
+}
+
+const [documentId, document] = Object.entries(resources).find(([, r]) => r.Type === 'AWS::SSM::Document')!;
+say();
+say(`SSM Command document ${documentId} (shared by every prefetcher of the stack)`);
+say(`  runs the node script (${document.Properties.Content.mainSteps[0].inputs.runCommand.length} lines) as root; SSM refuses any parameter that fails its pattern:`);
+for (const [name, parameter] of Object.entries<any>(document.Properties.Content.parameters)) {
+  say(`    ${name.padEnd(20)} ${parameter.allowedPattern}${parameter.default !== undefined ? `  (default "${parameter.default}")` : ''}`);
+}
+say();
+say('Nothing was deployed. `cdk deploy` from this app would create the resources above.');
+process.stdout.write(`${out.join('\n')}\n`);
