@@ -22,7 +22,8 @@
 #   PREFETCH_CONTAINERD_CONFIG (file for `containerd config dump`), PREFETCH_RUN_DIR
 #   (/run/cdk-image-prefetcher: locks and private temp files), PREFETCH_LOCK_TIMEOUT_SECONDS (900),
 #   PREFETCH_BACKOFF_BASE_MS (1000), PREFETCH_BACKOFF_MAX_MS (30000), PREFETCH_PLATFORM (linux/<arch>),
-#   PREFETCH_ECR_CREDENTIAL_PROVIDER (/etc/eks/image-credential-provider/ecr-credential-provider).
+#   PREFETCH_ECR_CREDENTIAL_PROVIDER (/etc/eks/image-credential-provider/ecr-credential-provider),
+#   PREFETCH_AWS_CLI (aws: the CLI used for get-login-password and describe-images).
 #
 # Exit codes (SSM marks any non-zero exit Failed, so "already present" is 0; the summary's outcome
 # tells pulled from present):
@@ -72,6 +73,7 @@ umask 077
 : "${PREFETCH_CONTAINERD_CONFIG:=}"
 : "${PREFETCH_PLATFORM:=}"
 : "${PREFETCH_ECR_CREDENTIAL_PROVIDER:=/etc/eks/image-credential-provider/ecr-credential-provider}"
+: "${PREFETCH_AWS_CLI:=aws}"
 
 readonly EXIT_OK=0 EXIT_FAIL=1 EXIT_INPUT=2 EXIT_AUTH=3 EXIT_NETWORK=4 EXIT_DISK=5 \
   EXIT_CONTAINERD=6 EXIT_NOT_FOUND=7 EXIT_LOCK=8
@@ -379,8 +381,8 @@ with_retries() {
 # --------------------------------------------------------------------------------------------
 # ECR credentials, kept in shell variables and mode 600 files only.
 ecr_token() {
-  if command -v aws >/dev/null 2>&1; then
-    with_retries "aws ecr get-login-password" aws ecr get-login-password --region "$PREFETCH_REGION"
+  if command -v "$PREFETCH_AWS_CLI" >/dev/null 2>&1; then
+    with_retries "aws ecr get-login-password" "$PREFETCH_AWS_CLI" ecr get-login-password --region "$PREFETCH_REGION"
     TOKEN="$RETRY_OUT"
   elif [ -x "$PREFETCH_ECR_CREDENTIAL_PROVIDER" ]; then
     # The kubelet's credential provider: CredentialProviderRequest on stdin, response on stdout.
@@ -577,7 +579,9 @@ mode_newest() {
   say "mode=newest image=${IMAGE} tagPrefixes=${PREFETCH_TAG_PREFIXES:-*}"
   disk_guard 0
   jitter
-  with_retries "aws ecr describe-images" aws ecr describe-images --region "$PREFETCH_REGION" \
+  command -v "$PREFETCH_AWS_CLI" >/dev/null 2>&1 ||
+    fail "$EXIT_FAIL" failed "no aws CLI: needed for describe-images when imageTags is empty"
+  with_retries "aws ecr describe-images" "$PREFETCH_AWS_CLI" ecr describe-images --region "$PREFETCH_REGION" \
     --registry-id "$PREFETCH_ACCOUNT_ID" --repository-name "$PREFETCH_REPOSITORY" \
     --filter tagStatus=TAGGED --output json
   local pick

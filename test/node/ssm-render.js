@@ -2,7 +2,7 @@
 // Plays SSM Run Command's part for the node tests: take a Command document's Content
 // ({schemaVersion, parameters, mainSteps}) and the parameters EventBridge or an association
 // hands SSM ({"name": ["value"]}), check them like SSM does (known names, required values,
-// defaults, allowedPattern), substitute {{ name }} textually in mainSteps[0].inputs.runCommand
+// defaults, allowedValues, minChars/maxChars, allowedPattern), substitute {{ name }} textually in mainSteps[0].inputs.runCommand
 // and write the runnable script. A value that fails its pattern refuses the whole run.
 //
 // CLI:
@@ -25,7 +25,7 @@ const PARAMETERS = [
   ['repositoryName', 'PREFETCH_REPOSITORY', {
     allowedPattern: '^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$',
   }],
-  ['imageTags', 'PREFETCH_IMAGE_TAGS', { allowedPattern: TAG_LIST }],
+  ['imageTags', 'PREFETCH_IMAGE_TAGS', { allowedPattern: TAG_LIST, default: '' }],
   ['imageDigest', 'PREFETCH_IMAGE_DIGEST', { allowedPattern: '^$|^sha256:[a-f0-9]{64}$', default: '' }],
   ['tagPrefixes', 'PREFETCH_TAG_PREFIXES', { allowedPattern: TAG_LIST, default: '' }],
   ['jitterSeconds', 'PREFETCH_JITTER_SECONDS', { allowedPattern: '^[0-9]{1,4}$', default: '30' }],
@@ -72,7 +72,14 @@ function render(doc, params) {
       if (spec.default === undefined) throw new Refusal(`InvalidParameters: required parameter "${name}" is missing`);
       values[name] = String(spec.default);
     }
-    if (spec.allowedPattern !== undefined && !new RegExp(spec.allowedPattern).test(values[name])) {
+    const v = values[name];
+    if (spec.allowedValues !== undefined && !spec.allowedValues.includes(v)) {
+      throw new Refusal(`InvalidParameters: parameter "${name}" value ${JSON.stringify(v)} is not one of allowedValues`);
+    }
+    if ((spec.minChars !== undefined && v.length < Number(spec.minChars)) || (spec.maxChars !== undefined && v.length > Number(spec.maxChars))) {
+      throw new Refusal(`InvalidParameters: parameter "${name}" has ${v.length} characters, outside minChars/maxChars ${spec.minChars ?? 0}..${spec.maxChars ?? 'inf'}`);
+    }
+    if (spec.allowedPattern !== undefined && !new RegExp(spec.allowedPattern).test(v)) {
       throw new Refusal(`InvalidParameters: parameter "${name}" value ${JSON.stringify(values[name])} does not match allowedPattern ${spec.allowedPattern}`);
     }
   }

@@ -1,0 +1,365 @@
+#!/bin/bash
+# End-to-end tests of assets/prefetch-image.sh on a real node on loopback (task `test:node`, root):
+# containerd + runc + an authenticated OCI registry serving the real ECR host name, an `aws` shim,
+# and the script run the way SSM runs it (document rendered with the parameters by ssm-render.js,
+# then executed) or stand-alone with PREFETCH_* variables. See lib.sh for the setup.
+#
+# The SSM document comes from $PREFETCH_DOCUMENT_JSON if set, else from
+# examples/print-document.ts (the construct's synthesized document) if present, else it is built
+# from assets/prefetch-image.sh exactly as the construct does (ssm-render.js).
+# Prints "ok"/"not ok" per check and ends with "N passed, N failed"; exit 1 on any failure.
+# shellcheck source=test/node/lib.sh
+source "$(dirname "$0")/lib.sh"
+e2e_reexec_in_namespace "$@"
+set -uo pipefail
+
+PASSED=0
+FAILED=0
+ok() { PASSED=$((PASSED + 1)); echo "ok - $*"; }
+notok() { FAILED=$((FAILED + 1)); echo "not ok - $*"; }
+check() { # check DESCRIPTION COMMAND...: ok if the command succeeds
+  local what="$1"
+  shift
+  if "$@"; then ok "$what"; else notok "$what"; fi
+}
+
+e2e_setup
+T0="$EPOCHREALTIME"
+REPO=team/app
+IMG="$E2E_HOST/$REPO"
+OUT="$E2E_WORK/out.txt"
+PWNED="$E2E_WORK/pwned"
+
+# ---------------------------------------------------------------------------------------------
+# The document, and running it like SSM: render (pattern checks, defaults, substitution), then
+# execute the file (shebang honoured) as root. Test-only knobs come from the environment.
+DOC="$E2E_WORK/document.json"
+e2e_document() {
+  if [ -n "${PREFETCH_DOCUMENT_JSON:-}" ]; then
+    cp "$PREFETCH_DOCUMENT_JSON" "$DOC"
+    log "document: $PREFETCH_DOCUMENT_JSON"
+  elif [ -f "$E2E_REPO_ROOT/examples/print-document.ts" ] &&
+    (cd "$E2E_REPO_ROOT" && npx --no-install ts-node --project tsconfig.dev.json examples/print-document.ts >"$DOC" 2>"$E2E_WORK/doc.err") &&
+    jq -e '.mainSteps[0].inputs.runCommand' "$DOC" >/dev/null 2>&1; then
+    log "document: synthesized by examples/print-document.ts"
+  else
+    node "$E2E_REPO_ROOT/test/node/ssm-render.js" --print-document >"$DOC"
+    log "document: built from assets/prefetch-image.sh by ssm-render.js"
+  fi
+}
+e2e_document
+
+# run_ssm PARAMS_JSON [ENV=VALUE...]: rc of the run; output in $OUT, the script's own wall time in
+# $RUN_SECONDS (rendering excluded). rc 100 = SSM refused.
+run_ssm() {
+  local params="$1" script="$E2E_WORK/tmp/run-command.sh"
+  shift
+  rm -f "$script"
+  if ! node "$E2E_REPO_ROOT/test/node/ssm-render.js" --document "$DOC" --params "$params" --out "$script" >"$OUT" 2>&1; then
+    return 100
+  fi
+  local t="$EPOCHREALTIME" rc
+  env PREFETCH_BACKOFF_BASE_MS=50 "$@" "$script" >"$OUT" 2>&1
+  rc=$?
+  RUN_SECONDS="$(awk -v a="$t" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.3f", b - a }')"
+  return "$rc"
+}
+
+# run_env [ENV=VALUE...]: the script stand-alone, inputs from the environment.
+run_env() {
+  env PREFETCH_ACCOUNT_ID="$E2E_ACCOUNT" PREFETCH_REGION="$E2E_REGION" PREFETCH_REPOSITORY="$REPO" \
+    PREFETCH_JITTER_SECONDS=0 PREFETCH_BACKOFF_BASE_MS=50 "$@" bash "$E2E_SCRIPT" >"$OUT" 2>&1
+}
+
+params() { # params KEY=VALUE... -> the JSON EventBridge hands SSM ({"name": ["value"]})
+  local -A p=([accountId]="$E2E_ACCOUNT" [region]="$E2E_REGION" [repositoryName]="$REPO" [jitterSeconds]=0)
+  local args=() kv k
+  for kv in "$@"; do p[${kv%%=*}]="${kv#*=}"; done
+  for k in "${!p[@]}"; do args+=(--arg "$k" "${p[$k]}"); done
+  jq -cn "${args[@]}" '$ARGS.named | map_values([.])'
+}
+
+expect() { # expect DESCRIPTION RC WANTED_RC [OUTPUT_PATTERN]
+  local what="$1" rc="$2" want="$3" pat="${4:-}"
+  if [ "$rc" = "$want" ] && { [ -z "$pat" ] || grep -qE -- "$pat" "$OUT"; }; then
+    ok "$what (exit $rc)"
+  else
+    notok "$what: exit $rc, wanted $want${pat:+ and /$pat/}"
+    sed 's/^/#   /' "$OUT" | tail -n 15
+  fi
+}
+
+ref_digest() { e2e_ctr images ls "name==$1" | awk 'NR == 2 { print $3 }'; }
+ref_labels() { e2e_ctr images ls "name==$1" | awk 'NR == 2 { print $NF }'; }
+store_state() { { e2e_ctr images ls | awk 'NR > 1 { print $1, $3, $NF }'; e2e_ctr content ls -q; } | sort; }
+summary_field() { sed -n "s/.*prefetch: summary .*$1=\([^ ]*\).*/\1/p" "$OUT"; }
+# Every image in k8s.io is complete (no half-made image that looks present).
+store_consistent() { ! e2e_ctr images check 2>/dev/null | awk 'NR > 1' | grep -v ' complete ' | grep -q .; }
+
+# ---------------------------------------------------------------------------------------------
+log "building and pushing test images"
+e2e_build_image small1 1 1 "hello from v1" >/dev/null
+e2e_build_image small2 1 1 "hello from v2" >/dev/null
+e2e_build_image small3 1 1 "hello from v3" >/dev/null
+e2e_build_image big 40 4 "big image" >/dev/null
+D1="$(e2e_push small1 "$REPO" v1 2026-11-01T10:00:00.000+00:00)"
+D2="$(e2e_push small2 "$REPO" v2 2026-11-02T10:00:00.000+00:00)"
+D3="$(e2e_push small3 "$REPO" v3 2026-11-03T10:00:00.000+00:00)"
+e2e_push small1 team/pfx release-1 2026-11-01T10:00:00.000+00:00 >/dev/null
+e2e_push small2 team/pfx dev-2 2026-11-05T10:00:00.000+00:00 >/dev/null
+DBIG="$(e2e_push big "$REPO" big 2026-10-01T10:00:00.000+00:00)"
+
+# --- push event: exact digest, both references, labels, runs offline --------------------------
+echo "# push event (SSM document, EventBridge parameters)"
+run_ssm "$(params imageTags=v1 imageDigest="$D1")"
+expect "push event pulls the pushed digest" $? 0 "outcome=pulled"
+check "tag reference points at the pushed digest" test "$(ref_digest "$IMG:v1")" = "$D1"
+check "digest reference exists" test "$(ref_digest "$IMG@$D1")" = "$D1"
+check "both references labelled io.cri-containerd.image=managed" \
+  bash -c "[[ '$(ref_labels "$IMG:v1"),$(ref_labels "$IMG@$D1")' == *managed*,*managed* ]]"
+check "ctr images check: complete" store_consistent
+# What a CRI ImageStatus does: look the image up by either reference in k8s.io. (Debian 12 has no
+# crictl; the lookup is by name in the same metadata store the CRI plugin reads.)
+check "lookup by repo:tag and repo@digest in namespace k8s.io" \
+  test "$(e2e_ctr images ls -q "name==$IMG:v1" "name==$IMG@$D1" | wc -l)" = 2
+e2e_stop_registry
+out="$(e2e_ctr run --rm "$IMG:v1" "t-$RANDOM" 2>&1)"
+check "a container starts from it with the registry stopped" test "$out" = "hello from v1"
+out="$(e2e_ctr run --rm "$IMG@$D1" "t-$RANDOM" 2>&1)"
+check "... and from the digest reference" test "$out" = "hello from v1"
+e2e_start_registry
+
+# --- idempotency --------------------------------------------------------------------------------
+echo "# second run is a no-op"
+before="$(e2e_registry_requests)"
+calls="$(wc -l <"$AWS_SHIM_STATE/calls.log")"
+run_ssm "$(params imageTags=v1 imageDigest="$D1" jitterSeconds=30)"
+rc=$?
+secs="$RUN_SECONDS"
+expect "second run reports present" "$rc" 0 "outcome=present"
+check "second run made no registry request" test "$(e2e_registry_requests)" = "$before"
+check "second run took ${secs}s (< 0.5 s, no jitter)" awk -v s="$secs" 'BEGIN { exit !(s < 0.5) }'
+check "no aws call (token) on the no-op path" test "$(wc -l <"$AWS_SHIM_STATE/calls.log")" = "$calls"
+
+echo "# two concurrent runs pull once"
+e2e_wipe_images
+run_env PREFETCH_IMAGE_TAGS=v2 PREFETCH_IMAGE_DIGEST="$D2" &
+p1=$!
+env PREFETCH_ACCOUNT_ID="$E2E_ACCOUNT" PREFETCH_REGION="$E2E_REGION" PREFETCH_REPOSITORY="$REPO" \
+  PREFETCH_JITTER_SECONDS=0 PREFETCH_IMAGE_TAGS=v2 PREFETCH_IMAGE_DIGEST="$D2" bash "$E2E_SCRIPT" >"$OUT.2" 2>&1 &
+p2=$!
+wait "$p1"; r1=$?
+wait "$p2"; r2=$?
+outcomes="$(cat "$OUT" "$OUT.2" | sed -n 's/.*summary .*outcome=\([^ ]*\).*/\1/p' | sort | tr '\n' ' ')"
+check "both concurrent runs exit 0 ($r1, $r2)" test "$r1$r2" = 00
+check "one pulled, the other found it present ($outcomes)" test "$outcomes" = "present pulled "
+layer="$(jq -r '.layers[-1].digest' "$E2E_WORK/images/small2/blobs/sha256/${D2#sha256:}")"
+check "the layer was fetched once" test "$(grep -c "GET /v2/$REPO/blobs/$layer" "$E2E_WORK/registry/registry.log")" = 1
+
+# --- new node / reconcile ----------------------------------------------------------------------
+echo "# new node: named tags, newest tagged image, tag prefixes"
+e2e_wipe_images
+run_ssm "$(params imageTags=v1,v2)"
+expect "named tags v1,v2 pulled" $? 0 "outcome=pulled"
+check "v1 and v2 point at their digests" test "$(ref_digest "$IMG:v1") $(ref_digest "$IMG:v2")" = "$D1 $D2"
+check "digest references for v1 and v2" test "$(ref_digest "$IMG@$D1") $(ref_digest "$IMG@$D2")" = "$D1 $D2"
+e2e_wipe_images
+run_ssm "$(params imageTags=)"
+expect "empty tags: newest pushed tagged image" $? 0 "newest: $D3"
+check "v3 (newest imagePushedAt) is present by tag and digest" test "$(ref_digest "$IMG:v3") $(ref_digest "$IMG@$D3")" = "$D3 $D3"
+check "older images were not pulled" test -z "$(ref_digest "$IMG:v1")$(ref_digest "$IMG:v2")"
+check "describe-images called with region, registry id, TAGGED filter" grep -q \
+  "describe-images --region $E2E_REGION --registry-id $E2E_ACCOUNT --repository-name $REPO --filter tagStatus=TAGGED --output json" \
+  "$AWS_SHIM_STATE/calls.log"
+REPO=team/pfx
+run_ssm "$(params imageTags= tagPrefixes=release-,hotfix-)"
+expect "tagPrefixes=release-,hotfix- picks the newest matching image" $? 0 "newest: $D1 tags=release-1"
+check "release-1 present, dev-2 (newer, not matching) absent" \
+  test "$(ref_digest "$E2E_HOST/team/pfx:release-1")-$(ref_digest "$E2E_HOST/team/pfx:dev-2")" = "$D1-"
+run_ssm "$(params imageTags= tagPrefixes=nomatch-)"
+expect "no matching image: nothing to do, exit 0" $? 0 "outcome=nothing"
+REPO=team/app
+
+# --- malicious or malformed parameters ----------------------------------------------------------
+echo "# malicious and malformed parameters change nothing"
+before="$(store_state)"
+requests="$(e2e_registry_requests)"
+long_tag="$(printf 'a%.0s' {1..129})"
+long_repo="$(printf 'r%.0s' {1..257})"
+many_tags="$(seq -s, -f 't%g' 21)"
+bad=(
+  "imageTags=v1'; touch $PWNED #"
+  "imageTags=\$(touch $PWNED)"
+  "imageTags=\`touch $PWNED\`"
+  "imageTags=v1
+touch $PWNED"
+  "imageTags=v1 v2"
+  "imageTags=$long_tag"
+  "imageTags=$many_tags"
+  "imageTags=-v1"
+  "imageDigest=sha256:abc"
+  "imageDigest=sha256:$(printf 'A%.0s' {1..64})"
+  "repositoryName=Team/App"
+  "repositoryName=../etc"
+  "repositoryName=team//app"
+  "accountId=12345678901"
+  "region=eu-west-1; touch $PWNED"
+  "jitterSeconds=-1"
+  "maxDiskUsagePercent=0"
+  "pinImages=yes"
+  "maxAttempts=11"
+  "tagPrefixes=\$(id)"
+)
+for kv in "${bad[@]}"; do
+  name="${kv%%=*}"
+  shown="$(printf '%q' "${kv:0:60}")"
+  # through SSM: refused by allowedPattern before anything runs
+  run_ssm "$(params imageTags=v1 "$kv")"
+  expect "SSM refuses $shown" $? 100 "does not match allowedPattern"
+  # stand-alone: the script refuses it itself
+  var=""
+  case "$name" in
+    imageTags) var=PREFETCH_IMAGE_TAGS ;; imageDigest) var=PREFETCH_IMAGE_DIGEST ;;
+    repositoryName) var=PREFETCH_REPOSITORY ;; accountId) var=PREFETCH_ACCOUNT_ID ;;
+    region) var=PREFETCH_REGION ;; jitterSeconds) var=PREFETCH_JITTER_SECONDS ;;
+    maxDiskUsagePercent) var=PREFETCH_MAX_DISK_PERCENT ;; pinImages) var=PREFETCH_PIN ;;
+    maxAttempts) var=PREFETCH_MAX_ATTEMPTS ;; tagPrefixes) var=PREFETCH_TAG_PREFIXES ;;
+  esac
+  run_env PREFETCH_IMAGE_TAGS=v1 "$var=${kv#*=}"
+  expect "script refuses $shown" $? 2 "outcome=bad-input"
+done
+# Values that pass the SSM pattern but not the script's extra rules.
+run_ssm "$(params imageTags=v1 repositoryName="$long_repo")"
+rc=$?
+if jq -e '.parameters.repositoryName.maxChars' "$DOC" >/dev/null; then
+  expect "repositoryName of 257 characters: SSM maxChars refuses" "$rc" 100 "maxChars"
+else
+  expect "repositoryName of 257 characters: the script refuses (the document has no maxChars)" "$rc" 2 "2-256 characters"
+fi
+run_env PREFETCH_IMAGE_TAGS=v1 PREFETCH_REPOSITORY="$long_repo"
+expect "script refuses a 257-character repositoryName" $? 2 "2-256 characters"
+run_ssm "$(params imageTags=v1 repositoryName=a)"
+expect "repositoryName of 1 character (pattern ok, length not)" $? 2 "2-256 characters"
+run_ssm "$(params imageTags=v1,v2 imageDigest="$D1")"
+expect "a digest with two tags" $? 2 "exactly one tag"
+run_ssm "$(params imageTags= imageDigest="$D1")"
+expect "a digest without a tag" $? 2 "exactly one tag"
+run_ssm "$(params imageTags=v1 jitterSeconds=3601)"
+expect "jitterSeconds above 3600" $? 2 "at most 3600"
+run_ssm "$(params imageTags=v1 unknownParam=x)"
+expect "SSM refuses an undeclared parameter" $? 100 "not declared"
+check "no pwned file" test ! -e "$PWNED"
+check "image store unchanged by refused runs" test "$(store_state)" = "$before"
+check "no registry request by refused runs" test "$(e2e_registry_requests)" = "$requests"
+
+# --- failures with their exit codes -------------------------------------------------------------
+echo "# failures: auth, registry down, throttling, containerd down, disk guard"
+e2e_wipe_images
+echo wrong-token >"$AWS_SHIM_STATE/mode"
+run_ssm "$(params imageTags=v1 imageDigest="$D1")"
+expect "token rejected by the registry -> auth exit code" $? 3 "outcome=auth-failed"
+echo auth >"$AWS_SHIM_STATE/mode"
+run_ssm "$(params imageTags=v1 imageDigest="$D1")"
+expect "get-login-password AccessDenied -> auth exit code" $? 3 "AccessDeniedException"
+rm -f "$AWS_SHIM_STATE/mode"
+e2e_stop_registry
+run_ssm "$(params imageTags=v1 imageDigest="$D1" maxAttempts=3)"
+expect "registry down -> network exit code after 3 attempts" $? 4 "attempt 3/3 failed.*connection refused"
+e2e_start_registry
+echo throttle >"$AWS_SHIM_STATE/mode"
+echo 2 >"$AWS_SHIM_STATE/throttle-count"
+run_ssm "$(params imageTags= maxAttempts=3)"
+expect "describe-images throttled twice, third attempt succeeds" $? 0 "ThrottlingException.*"
+echo 5 >"$AWS_SHIM_STATE/throttle-count"
+e2e_wipe_images
+run_ssm "$(params imageTags= maxAttempts=2)"
+expect "throttled beyond maxAttempts -> network exit code" $? 4 "giving up after 2 attempts"
+rm -f "$AWS_SHIM_STATE/mode"
+run_ssm "$(params imageTags=v1 imageDigest="$D1" maxDiskUsagePercent=1)"
+expect "disk guard tripped -> skip exit code" $? 5 "outcome=skipped-disk"
+check "nothing pulled when the disk guard trips" test -z "$(ref_digest "$IMG@$D1")"
+run_ssm "$(params imageTags=nope)"
+expect "unknown tag -> not-found exit code" $? 7 "outcome=not-found"
+e2e_stop_containerd
+run_ssm "$(params imageTags=v1 imageDigest="$D1")"
+expect "containerd down -> containerd exit code" $? 6 "outcome=containerd-unavailable"
+e2e_start_containerd
+check "store consistent after the failures" store_consistent
+
+echo "# ecr-credential-provider fallback (no aws CLI) and pinning"
+cat >"$E2E_WORK/tmp/ecr-credential-provider" <<EOF
+#!/bin/bash
+# fake kubelet credential provider: answers a v1 CredentialProviderRequest
+req="\$(cat)"
+jq -e '.kind == "CredentialProviderRequest" and .apiVersion == "credentialprovider.kubelet.k8s.io/v1"' <<<"\$req" >/dev/null || exit 1
+jq -n --rawfile t "$AWS_SHIM_STATE/token" '{kind: "CredentialProviderResponse", apiVersion: "credentialprovider.kubelet.k8s.io/v1",
+  cacheKeyType: "Registry", auth: {"*.dkr.ecr.*.amazonaws.com": {username: "AWS", password: (\$t | rtrimstr("\n"))}}}'
+EOF
+chmod 700 "$E2E_WORK/tmp/ecr-credential-provider"
+run_ssm "$(params imageTags=v1 imageDigest="$D1" pinImages=true)" PREFETCH_AWS_CLI=/nonexistent/aws \
+  PREFETCH_ECR_CREDENTIAL_PROVIDER="$E2E_WORK/tmp/ecr-credential-provider"
+expect "pull with the node's ecr-credential-provider" $? 0 "outcome=pulled"
+check "pinImages=true labels io.cri-containerd.pinned=pinned" bash -c "[[ '$(ref_labels "$IMG:v1")' == *io.cri-containerd.pinned=pinned* ]]"
+
+# --- interrupted pulls ---------------------------------------------------------------------------
+echo "# pull killed with kill -9 half-way, then completed by the next run"
+kill_when() { # kill_when CONDITION_FUNCTION: start a pull of the big image, SIGKILL its group on CONDITION
+  e2e_wipe_images
+  setsid env PREFETCH_ACCOUNT_ID="$E2E_ACCOUNT" PREFETCH_REGION="$E2E_REGION" PREFETCH_REPOSITORY="$REPO" \
+    PREFETCH_JITTER_SECONDS=0 PREFETCH_IMAGE_TAGS=big PREFETCH_IMAGE_DIGEST="$DBIG" bash "$E2E_SCRIPT" >"$OUT" 2>&1 &
+  local pid=$! i
+  for i in $(seq 400); do
+    if "$1"; then
+      kill -9 -- "-$pid" 2>/dev/null
+      wait "$pid" 2>/dev/null
+      return 0
+    fi
+    sleep 0.02
+  done
+  wait "$pid"
+  return 1
+}
+fetching() { [ -n "$(e2e_ctr content active 2>/dev/null | awk 'NR > 1')" ]; }
+unpacking() { [ -n "$(ref_digest "$IMG@$DBIG")" ]; }
+for phase in fetching unpacking; do
+  if kill_when "$phase"; then
+    ok "killed the pull while $phase"
+    check "no tag reference after the kill ($phase)" test -z "$(ref_digest "$IMG:big")"
+    run_env PREFETCH_IMAGE_TAGS=big PREFETCH_IMAGE_DIGEST="$DBIG"
+    expect "the next run completes it ($phase)" $? 0 "outcome=pulled"
+    check "complete and consistent after the re-run ($phase)" store_consistent
+    out="$(e2e_ctr run --rm "$IMG:big" "t-$RANDOM" 2>&1)"
+    check "container starts from the completed image ($phase)" test "$out" = "big image"
+  else
+    notok "could not catch the pull while $phase"
+  fi
+done
+
+# --- the token on command lines -----------------------------------------------------------------
+echo "# the registry token never appears in a process command line"
+e2e_wipe_images
+needle="${E2E_TOKEN:20:40}"
+needle64="$(printf 'AWS:%s' "$E2E_TOKEN" | base64 -w0)"
+needle64="${needle64:20:40}"
+run_env PREFETCH_IMAGE_TAGS=big PREFETCH_IMAGE_DIGEST="$DBIG" &
+pid=$!
+samples=0 leaks=0 saw_pull=0
+while kill -0 "$pid" 2>/dev/null; do
+  for f in /proc/[0-9]*/cmdline; do
+    c="$(tr '\0' ' ' 2>/dev/null <"$f")" || continue
+    [[ "$c" == *"$needle"* || "$c" == *"$needle64"* ]] && { leaks=$((leaks + 1)); echo "# LEAK: $f"; }
+    [[ "$c" == *"images pull"*"$DBIG"* ]] && saw_pull=1
+  done
+  samples=$((samples + 1))
+done
+wait "$pid"
+expect "big pull while sampling" $? 0 "outcome=pulled"
+check "sampled /proc/*/cmdline $samples times, saw the ctr pull, no token ($leaks leaks)" test "$saw_pull$leaks" = 10
+leftover=("$PREFETCH_RUN_DIR"/run.*)
+check "private files removed on exit" test ! -e "${leftover[0]}"
+
+# ---------------------------------------------------------------------------------------------
+secs="$(awk -v a="$T0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.0f", b - a }')"
+echo "# took ${secs}s"
+echo "$PASSED passed, $FAILED failed"
+((FAILED == 0))
