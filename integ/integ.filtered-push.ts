@@ -2,9 +2,9 @@
 // TagFilter.exact('release'), a push of tag dev-1 and an untagged push must not be pulled;
 // a later push of release must be (the positive control that proves events were flowing), and
 // after it landed and a settling minute, neither of the others is on the node under any name.
+import { IntegTest } from '@aws-cdk/integ-tests-alpha';
 import { App, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as ecr from 'aws-cdk-lib/aws-ecr';
-import { IntegTest } from '@aws-cdk/integ-tests-alpha';
 import { checkNodeImages, ImagePusher, integTestOptions, makeNode, NODE_TAG_KEY, testImage, waitUntilOnline } from './support';
 import { ImagePrefetcher, NodeSelector, TagFilter } from '../src';
 
@@ -35,7 +35,7 @@ checkNodeImages(integ, pushed, node, [
   ...pusher.references(release, 'release'),
   ...pusher.absent(filteredOut, 'dev-1'),
 ], {
-  waitFor: pusher.references(release, 'release')[0].reference,
+  waitFor: pusher.references(release, 'release')[0],
   settle: Duration.seconds(60),
   absentDigests: [filteredOut.digest, untagged.digest],
 });

@@ -1,9 +1,9 @@
 // New-node path: images exist before the node does; when the node joins, the State Manager
 // association pulls the most recently pushed tagged image (v2, not v1), and reports Success.
 // The rule is created after both pushes, so no push event can have done it.
+import { ExpectedResult, IntegTest, Match } from '@aws-cdk/integ-tests-alpha';
 import { App, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as ecr from 'aws-cdk-lib/aws-ecr';
-import { ExpectedResult, IntegTest, Match } from '@aws-cdk/integ-tests-alpha';
 import { checkNodeImages, ImagePusher, integTestOptions, makeNode, NODE_TAG_KEY, testImage, waitUntilOnline } from './support';
 import { ImagePrefetcher, NodeSelector } from '../src';
 

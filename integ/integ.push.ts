@@ -1,9 +1,9 @@
 // Push path: an ECR push (PUSH/SUCCESS with a tag) reaches the node through the EventBridge rule
 // and SSM Run Command, and the node holds exactly the pushed digest under the tag; a second push
 // of the same tag moves the node's tag reference to the new digest.
+import { IntegTest } from '@aws-cdk/integ-tests-alpha';
 import { App, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as ecr from 'aws-cdk-lib/aws-ecr';
-import { IntegTest } from '@aws-cdk/integ-tests-alpha';
 import { checkNodeImages, ImagePusher, integTestOptions, makeNode, NODE_TAG_KEY, testImage, waitUntilOnline } from './support';
 import { ImagePrefetcher, NodeSelector } from '../src';
 
@@ -27,7 +27,7 @@ const second = testImage('push-path-2');
 const online = waitUntilOnline(integ, node);
 const pushFirst = online.next(pusher.push(integ, first, 'v1'));
 const firstLanded = checkNodeImages(integ, pushFirst, node, pusher.references(first, 'v1'), {
-  waitFor: pusher.references(first, 'v1')[0].reference,
+  waitFor: pusher.references(first, 'v1')[0],
 });
 const pushSecond = firstLanded.next(pusher.push(integ, second, 'v1'));
 checkNodeImages(integ, pushSecond, node, [
@@ -35,7 +35,7 @@ checkNodeImages(integ, pushSecond, node, [
   // the first image stays (digest reference) until the kubelet's image GC removes it
   pusher.references(first, 'v1')[1],
 ], {
-  waitFor: pusher.references(second, 'v1')[1].reference,
+  waitFor: pusher.references(second, 'v1')[0],
 });
 
 app.synth();

@@ -4,12 +4,13 @@
 // (no Docker, no registry), the node is an EC2 instance from an SSM public parameter
 // (resolved by CloudFormation at deploy time, not by a lookup), and every Lambda is inline.
 import * as crypto from 'crypto';
+import * as zlib from 'zlib';
+import { ExpectedResult, IApiCall, IntegTest, IntegTestProps, InvocationType, Match } from '@aws-cdk/integ-tests-alpha';
 import { CustomResource, Duration, Stack, Tags } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecr from 'aws-cdk-lib/aws-ecr';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import { ExpectedResult, IApiCall, IntegTest, IntegTestProps, InvocationType, Match } from '@aws-cdk/integ-tests-alpha';
 import { Construct } from 'constructs';
 import { ImagePrefetcher } from '../src';
 
@@ -102,23 +103,13 @@ export function gzipStored(data: Buffer): Buffer {
     const block = Buffer.alloc(5);
     block[0] = offset + 0xffff >= data.length ? 1 : 0; // BFINAL on the last block, BTYPE 00
     block.writeUInt16LE(chunk.length, 1);
-    block.writeUInt16LE(~chunk.length & 0xffff, 3);
+    block.writeUInt16LE(0xffff - chunk.length, 3); // NLEN, the one's complement of LEN
     parts.push(block, chunk);
   }
-  const trailer = Buffer.alloc(8);
-  trailer.writeUInt32LE(crc32(data), 0);
-  trailer.writeUInt32LE(data.length >>> 0, 4);
-  parts.push(trailer);
+  // The trailer (CRC-32 and length of the data) is the same whatever compressed the data:
+  // take it from the machine's zlib.
+  parts.push(zlib.gzipSync(data).subarray(-8));
   return Buffer.concat(parts);
-}
-
-function crc32(data: Buffer): number {
-  let crc = 0xffffffff;
-  for (const byte of data) {
-    crc ^= byte;
-    for (let k = 0; k < 8; k++) crc = (crc >>> 1) ^ (0xedb88320 & -(crc & 1));
-  }
-  return (crc ^ 0xffffffff) >>> 0;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -323,8 +314,8 @@ export interface ExpectedImage {
 
 /** Options of {@link checkNodeImages}. */
 export interface CheckOptions {
-  /** First wait (up to 5 minutes) until the node has this reference. */
-  readonly waitFor?: string;
+  /** First wait (up to 5 minutes) until this reference points to this digest on the node. */
+  readonly waitFor?: ExpectedImage;
   /** Then wait this long more, so that anything that would still arrive has arrived. */
   readonly settle?: Duration;
   /** Digests that no image on the node may have (reported as `digest <d>: <n> images`). */
@@ -342,7 +333,7 @@ export function checkNodeImages(integ: IntegTest, after: IApiCall, node: TestNod
   const commands = [
     'set -u',
     ...(options.waitFor ? [
-      `for i in $(seq 60); do [ -n "${digestOf(options.waitFor)}" ] && break; sleep 5; done`,
+      `for i in $(seq 60); do [ "${digestOf(options.waitFor.reference)}" = '${options.waitFor.digest}' ] && break; sleep 5; done`,
     ] : []),
     ...(options.settle ? [`sleep ${options.settle.toSeconds()}`] : []),
     ...expected.map(e => `d="${digestOf(e.reference)}"; echo "${e.reference} \${d:-absent}"`),

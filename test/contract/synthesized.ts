@@ -1,0 +1,69 @@
+// The event-to-node contract as the SYNTHESIZED template states it: the rule's event pattern,
+// its target's input transformer and Run Command targets, the SSM document, the association.
+// Read from the CloudFormation template of a stack with the construct, never from the TypeScript
+// that produced it, so that the contract tests see exactly what CloudFormation would deploy.
+import { App, Duration, Stack } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import * as ecr from 'aws-cdk-lib/aws-ecr';
+import { InputTransformer } from './eventbridge';
+import { ImagePrefetcher, ImagePrefetcherProps, NodeSelector } from '../../src';
+
+/** An account and region with which every value in the contract is a literal (no tokens). */
+export const CONTRACT_ENV = { account: '123456789012', region: 'eu-west-1' };
+export const CONTRACT_REPOSITORY = 'team/app';
+
+/** The parts of the template that carry an event to the node. */
+export interface Contract {
+  readonly eventPattern: { [key: string]: unknown };
+  readonly inputTransformer: InputTransformer;
+  readonly runCommandTargets: Array<{ Key: string; Values: string[] }>;
+  readonly targetArn: unknown;
+  /** The SSM Command document's content: `{schemaVersion, parameters, mainSteps}`. */
+  readonly document: { parameters: { [name: string]: { allowedPattern?: string; default?: string } }; mainSteps: any[] };
+  readonly documentLogicalId: string;
+  readonly associationParameters: { [name: string]: string[] };
+  readonly associationTargets: Array<{ Key: string; Values: string[] }>;
+}
+
+/** The props the contract stacks are built with (jitter 0 so that the node chain runs at once). */
+export type ContractProps = Partial<Omit<ImagePrefetcherProps, 'repository'>>;
+
+/** Synthesizes a stack with one ImagePrefetcher and reads the contract from its template. */
+export function synthesizeContract(props: ContractProps = {}): Contract {
+  const app = new App();
+  const stack = new Stack(app, 'Contract', { env: CONTRACT_ENV });
+  new ImagePrefetcher(stack, 'Prefetcher', {
+    repository: ecr.Repository.fromRepositoryName(stack, 'Repository', CONTRACT_REPOSITORY),
+    nodes: NodeSelector.eksCluster('prod'),
+    jitter: Duration.seconds(0),
+    ...props,
+  });
+  return readContract(Template.fromStack(stack).toJSON());
+}
+
+/** Reads the contract from a CloudFormation template with exactly one prefetcher. */
+export function readContract(template: any): Contract {
+  const resources: Array<[string, any]> = Object.entries(template.Resources ?? {});
+  const only = (type: string): [string, any] => {
+    const found = resources.filter(([, r]) => r.Type === type);
+    if (found.length !== 1) throw new Error(`expected one ${type}, found ${found.length}`);
+    return found[0];
+  };
+  const [, rule] = only('AWS::Events::Rule');
+  const [documentLogicalId, document] = only('AWS::SSM::Document');
+  const [, association] = only('AWS::SSM::Association');
+  const targets = rule.Properties.Targets;
+  if (targets.length !== 1) throw new Error(`expected one rule target, found ${targets.length}`);
+  const target = targets[0];
+  const content = typeof document.Properties.Content === 'string' ? JSON.parse(document.Properties.Content) : document.Properties.Content;
+  return {
+    eventPattern: rule.Properties.EventPattern,
+    inputTransformer: target.InputTransformer,
+    runCommandTargets: target.RunCommandParameters.RunCommandTargets,
+    targetArn: target.Arn,
+    document: content,
+    documentLogicalId,
+    associationParameters: association.Properties.Parameters,
+    associationTargets: association.Properties.Targets,
+  };
+}
