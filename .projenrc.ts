@@ -141,6 +141,12 @@ project.addTask('test:consumers', {
   exec: 'bash examples/consumers/run.sh',
 });
 
+// The architecture picture in the README is drawn from a committed text source.
+project.addTask('docs:diagram', {
+  description: 'Redraw docs/architecture.png from docs/architecture.dot (needs graphviz)',
+  exec: 'dot -Tpng -Gdpi=110 docs/architecture.dot -o docs/architecture.png',
+});
+
 // Lint the examples and integ tests too.
 project.eslint?.addLintPattern('examples');
 project.eslint?.addLintPattern('integ');

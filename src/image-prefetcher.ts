@@ -167,6 +167,15 @@ export interface ImagePrefetcherProps {
  * Every push of a tagged image runs SSM Run Command on the selected nodes, which pull
  * exactly the pushed digest; an SSM State Manager association makes every node that joins
  * pull the current images. Nothing runs inside the cluster.
+ *
+ * @example
+ * const repository = new ecr.Repository(this, 'Repo');
+ * const prefetcher = new ImagePrefetcher(this, 'Prefetch', {
+ *   repository,
+ *   nodes: NodeSelector.tag('eks:nodegroup-name', 'gpu-a', 'gpu-b'),
+ *   tagFilter: TagFilter.prefix('release-'),
+ * });
+ * prefetcher.grantNodeAccess(nodeRole);
  */
 export class ImagePrefetcher extends Construct {
   /** The EventBridge rule on the repository's push events. */
