@@ -59,8 +59,11 @@ export class ReconcileSchedule {
     }
     // A wildcard or a short step in the minutes field runs more often than every 30 minutes.
     const step = /^(?:\*|\d+)\/(\d+)$/.exec(minutesField);
-    const count = minutesField.split(',').length;
-    if (minutesField === '*' || (step && Number(step[1]) < 30) || count > 2 || minutesField.includes('-')) {
+    const minutes = minutesField.split(',').map(Number);
+    // Two minutes in one hour must be at least 30 minutes apart, both ways round the hour.
+    const gap = minutes.length === 2 ? Math.abs(minutes[0] - minutes[1]) : 30;
+    if (minutesField === '*' || (step && Number(step[1]) < 30) || minutes.length > 2 || minutesField.includes('-')
+      || Math.min(gap, 60 - gap) < 30) {
       fail('reconcileSchedule', rule, expression);
     }
     return new ReconcileSchedule(expression, true);

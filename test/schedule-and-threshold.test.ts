@@ -33,6 +33,7 @@ describe('ReconcileSchedule', () => {
     ['a cron with 4 fields', () => ReconcileSchedule.cron('cron(0 3 ? *)'), `\`reconcileSchedule\`: ${cronRule}, got: "cron(0 3 ? *)"`],
     ['a cron every minute', () => ReconcileSchedule.cron('cron(* * ? * * *)'), `\`reconcileSchedule\`: ${cronRule}, got: "cron(* * ? * * *)"`],
     ['a cron every 10 minutes', () => ReconcileSchedule.cron('cron(0/10 * ? * * *)'), `\`reconcileSchedule\`: ${cronRule}, got: "cron(0/10 * ? * * *)"`],
+    ['a cron at minutes 0 and 10', () => ReconcileSchedule.cron('cron(0,10 * ? * * *)'), `\`reconcileSchedule\`: ${cronRule}, got: "cron(0,10 * ? * * *)"`],
     ['a cron with a month', () => ReconcileSchedule.cron('cron(0 3 ? 1 * *)'), `\`reconcileSchedule\`: ${cronRule}, got: "cron(0 3 ? 1 * *)"`],
     ['a cron without ?', () => ReconcileSchedule.cron('cron(0 3 * * * *)'), `\`reconcileSchedule\`: ${cronRule}, got: "cron(0 3 * * * *)"`],
     ['a cron with shell characters', () => ReconcileSchedule.cron('cron(0 3 ? * $(id) *)'), `\`reconcileSchedule\`: ${cronRule}, got: "cron(0 3 ? * $(id) *)"`],

@@ -1,0 +1,32 @@
+// The EventBridge half of the node chain (test/contract/node-chain.sh): one ECR event through the
+// SYNTHESIZED rule's event pattern and input transformer, as EventBridge would.
+//   ts-node test/contract/chain.ts --event event.json --out DIR
+// Writes DIR/document.json (the synthesized SSM document) and, when the rule matches,
+// DIR/params.json (what the target hands SSM). Exit 0 = matched, 3 = the rule does not match.
+import * as fs from 'fs';
+import * as path from 'path';
+import { matchesPattern, transformInput } from './eventbridge';
+import { synthesizeContract } from './synthesized';
+
+function main(argv: string[]): number {
+  const arg = (name: string): string => {
+    const i = argv.indexOf(name);
+    if (i < 0 || i + 1 >= argv.length) throw new Error(`usage: chain.ts --event FILE --out DIR (missing ${name})`);
+    return argv[i + 1];
+  };
+  const event = JSON.parse(fs.readFileSync(arg('--event'), 'utf8'));
+  const out = arg('--out');
+  const contract = synthesizeContract();
+  fs.mkdirSync(out, { recursive: true });
+  fs.writeFileSync(path.join(out, 'document.json'), JSON.stringify(contract.document, null, 2));
+  if (!matchesPattern(contract.eventPattern, event)) {
+    process.stdout.write('rule: no match\n');
+    return 3;
+  }
+  const params = transformInput(contract.inputTransformer, event);
+  fs.writeFileSync(path.join(out, 'params.json'), params);
+  process.stdout.write(`rule: match\ntarget input: ${params}\n`);
+  return 0;
+}
+
+process.exitCode = main(process.argv.slice(2));

@@ -1,0 +1,109 @@
+#!/bin/bash
+# The whole event-to-node chain on a real node (root): an ECR event goes through the synthesized
+# rule's event pattern and input transformer (chain.ts), the result goes through the synthesized
+# SSM document the way SSM takes it (test/node/ssm-render.js: known names, allowedPattern,
+# defaults, substitution), and the rendered script runs against the loopback node of
+# test/node/lib.sh (containerd + authenticated registry serving the real ECR host name).
+# Prints "ok"/"not ok" per check and ends with "N passed, N failed"; exit 1 on any failure.
+#   sudo bash test/contract/node-chain.sh
+# shellcheck source=test/node/lib.sh
+source "$(dirname "$0")/../node/lib.sh"
+e2e_reexec_in_namespace "$@"
+set -uo pipefail
+
+PASSED=0
+FAILED=0
+ok() { PASSED=$((PASSED + 1)); echo "ok - $*"; }
+notok() { FAILED=$((FAILED + 1)); echo "not ok - $*"; }
+check() { # check DESCRIPTION COMMAND...: ok if the command succeeds
+  local what="$1"
+  shift
+  if "$@"; then ok "$what"; else notok "$what"; fi
+}
+expect() { # expect DESCRIPTION ACTUAL WANTED
+  if [ "$2" = "$3" ]; then ok "$1"; else notok "$1: got '$2', wanted '$3'"; fi
+}
+
+e2e_setup
+T0="$EPOCHREALTIME"
+REPO=team/app # the repository of the contract stack (synthesized.ts)
+IMG="$E2E_HOST/$REPO"
+PWNED="$E2E_WORK/pwned"
+
+# event ACTION TAG DIGEST [DETAIL_TYPE]: an ECR event as EventBridge delivers it.
+event() {
+  jq -cn --arg account "$E2E_ACCOUNT" --arg region "$E2E_REGION" --arg repo "$REPO" \
+    --arg action "$1" --arg tag "$2" --arg digest "$3" --arg type "${4:-ECR Image Action}" '{
+      version: "0", id: "13cde686-328b-6117-af20-0e5566167482", "detail-type": $type,
+      source: "aws.ecr", account: $account, time: "2026-11-16T01:54:34Z", region: $region,
+      resources: [],
+      detail: {result: "SUCCESS", "repository-name": $repo, "image-digest": $digest,
+               "action-type": $action, "image-tag": $tag,
+               "manifest-media-type": "application/vnd.oci.image.manifest.v1+json"}}'
+}
+
+# chain NAME EVENT_JSON: event -> rule -> target -> document -> node script. Returns
+# 3 when the rule does not match, 100 when SSM refuses the parameters, else the script's exit code.
+# Logs in $E2E_WORK/chain/NAME.
+N=0
+chain() {
+  local dir="$E2E_WORK/chain/$1" rc
+  mkdir -p "$dir"
+  printf '%s\n' "$2" >"$dir/event.json"
+  (cd "$E2E_REPO_ROOT" && TS_NODE_TRANSPILE_ONLY=1 npx --no-install ts-node --project tsconfig.dev.json \
+    test/contract/chain.ts --event "$dir/event.json" --out "$dir") >"$dir/eventbridge.log" 2>&1
+  rc=$?
+  ((rc == 3)) && return 3
+  ((rc == 0)) || { log "chain.ts failed: $(tail -5 "$dir/eventbridge.log")"; return 99; }
+  node "$E2E_REPO_ROOT/test/node/ssm-render.js" --document "$dir/document.json" \
+    --params "$dir/params.json" --out "$dir/run-command.sh" >"$dir/ssm.log" 2>&1 || return 100
+  N=$((N + 1))
+  PREFETCH_BACKOFF_BASE_MS=50 "$dir/run-command.sh" >"$dir/node.log" 2>&1
+}
+ref_digest() { e2e_ctr images ls | awk -v r="$1" '$1 == r { print $3 }'; }
+store() { e2e_ctr images ls -q | sort | tr '\n' ' '; }
+
+e2e_build_image chain-v1 1 1 chain-v1 >/dev/null
+e2e_build_image chain-v2 1 1 chain-v2 >/dev/null
+D1="$(e2e_push chain-v1 "$REPO" v1)"
+D2="$(e2e_push chain-v2 "$REPO" v2)"
+
+# 1. A push of v1 lands on the node under both names the kubelet looks up.
+chain push-v1 "$(event PUSH v1 "$D1")"
+expect "push event of v1: the node script succeeds" "$?" 0
+expect "push event of v1: $IMG:v1 is the pushed digest" "$(ref_digest "$IMG:v1")" "$D1"
+expect "push event of v1: $IMG@$D1 exists" "$(ref_digest "$IMG@$D1")" "$D1"
+check "push event of v1: outcome=pulled" grep -q 'outcome=pulled' "$E2E_WORK/chain/push-v1/node.log"
+
+# 2. EventBridge delivers at least once: the same event again is a no-op that succeeds.
+chain push-v1-again "$(event PUSH v1 "$D1")"
+expect "the same event again: succeeds" "$?" 0
+check "the same event again: outcome=present" grep -q 'outcome=present' "$E2E_WORK/chain/push-v1-again/node.log"
+
+BEFORE="$(store)"
+# 3. Events the rule must not act on never reach the node.
+chain child "$(event PUSH '' "$D2")"
+expect "multi-arch child (\"image-tag\": \"\"): the rule does not match" "$?" 3
+chain delete "$(event DELETE v1 "$D1")"
+expect "DELETE of v1: the rule does not match" "$?" 3
+chain replication "$(event REPLICATE v2 "$D2" 'ECR Replication Action')"
+expect "ECR Replication Action of v2: the rule does not match" "$?" 3
+
+# 4. A hostile tag (ECR refuses it; the document must refuse it anyway): SSM refuses, nothing runs.
+chain hostile "$(event PUSH "v1'; touch $PWNED; '" "$D1")"
+expect "hostile tag: SSM refuses the parameters" "$?" 100
+check "hostile tag: nothing ran" test ! -e "$PWNED"
+chain hostile-digest "$(event PUSH v1 "sha256:\$(touch $PWNED)")"
+expect "hostile digest: SSM refuses the parameters" "$?" 100
+check "hostile digest: nothing ran" test ! -e "$PWNED"
+expect "no image appeared or went for the events above" "$(store)" "$BEFORE"
+
+# 5. A push of another tag lands too, the first stays.
+chain push-v2 "$(event PUSH v2 "$D2")"
+expect "push event of v2: the node script succeeds" "$?" 0
+expect "push event of v2: $IMG:v2 is the pushed digest" "$(ref_digest "$IMG:v2")" "$D2"
+expect "push event of v2: $IMG:v1 unchanged" "$(ref_digest "$IMG:v1")" "$D1"
+
+log "node chain: $N node runs, $(awk -v a="$T0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }') s"
+echo "$PASSED passed, $FAILED failed"
+((FAILED == 0))

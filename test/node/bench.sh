@@ -1,0 +1,109 @@
+#!/bin/bash
+# Benchmark (task `bench`, root; not a test): cold vs prefetched container start, and what the
+# node script costs over a bare `ctr images pull`, on the loopback node of lib.sh with a 1 GiB
+# image (BENCH_LAYERS x BENCH_LAYER_MB MiB random layers, default 4 x 256, plus a busybox layer).
+#
+# Measures (seconds, wall clock):
+#   coldStartSeconds        bare `ctr images pull` + `ctr run --rm`, nothing cached
+#   prefetchedStartSeconds  `ctr run --rm` after the script prefetched the image
+#   scriptColdSeconds       the script, image absent (median of BENCH_ROUNDS)
+#   ctrPullColdSeconds      bare `ctr images pull` of the same digest (median of BENCH_ROUNDS),
+#                           measured alternately with the script, image and content removed between
+#   rerunSeconds            the script, image present (median of BENCH_ROUNDS)
+#   speedup = coldStart / prefetchedStart, overheadRatio = scriptCold / ctrPullCold
+# Prints a table, then one JSON line. Both pulls use the same credentials mechanism (a hosts dir
+# with the Authorization header), snapshotter and platform, so the ratio is the script's overhead.
+# shellcheck source=test/node/lib.sh
+source "$(dirname "$0")/lib.sh"
+e2e_reexec_in_namespace "$@"
+set -uo pipefail
+
+BENCH_LAYERS="${BENCH_LAYERS:-4}"
+BENCH_LAYER_MB="${BENCH_LAYER_MB:-256}"
+BENCH_ROUNDS="${BENCH_ROUNDS:-3}"
+REPO=bench/big
+
+e2e_setup
+log "building a $((BENCH_LAYERS * BENCH_LAYER_MB)) MiB image (${BENCH_LAYERS} x ${BENCH_LAYER_MB} MiB random layers)"
+e2e_build_image big "$BENCH_LAYER_MB" "$BENCH_LAYERS" "bench ready" >/dev/null
+log "pushing"
+DIGEST="$(e2e_push big "$REPO" v1)"
+IMG="$E2E_HOST/$REPO"
+
+# Credentials for the bare pulls: the same mechanism the script uses, prepared outside the timing.
+HOSTS="$E2E_WORK/tmp/bench-hosts"
+mkdir -p "$HOSTS/$E2E_HOST"
+cp -pR "/etc/containerd/certs.d/$E2E_HOST/." "$HOSTS/$E2E_HOST/"
+printf '\n[header]\n  Authorization = "Basic %s"\n[host."https://%s".header]\n  Authorization = "Basic %s"\n' \
+  "$(printf 'AWS:%s' "$E2E_TOKEN" | base64 -w0)" "$E2E_HOST" "$(printf 'AWS:%s' "$E2E_TOKEN" | base64 -w0)" \
+  >>"$HOSTS/$E2E_HOST/hosts.toml"
+chmod -R go-rwx "$HOSTS"
+
+now() { echo "$EPOCHREALTIME"; }
+since() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.3f", b - a }'; }
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+bare_pull() {
+  e2e_ctr images pull --hosts-dir "$HOSTS" --snapshotter overlayfs --platform "linux/$(e2e_goarch)" \
+    "$IMG@$DIGEST" >/dev/null || die "bare pull failed"
+}
+script_pull() {
+  env PREFETCH_ACCOUNT_ID="$E2E_ACCOUNT" PREFETCH_REGION="$E2E_REGION" PREFETCH_REPOSITORY="$REPO" \
+    PREFETCH_IMAGE_TAGS=v1 PREFETCH_IMAGE_DIGEST="$DIGEST" PREFETCH_JITTER_SECONDS=0 \
+    bash "$E2E_SCRIPT" >"$E2E_WORK/script.out" 2>&1 || { cat "$E2E_WORK/script.out" >&2; die "script failed"; }
+  tail -n 1 "$E2E_WORK/script.out" >&2
+}
+run_container() {
+  local out
+  out="$(e2e_ctr run --rm "$1" "bench-$RANDOM" 2>&1)"
+  [ "$out" = "bench ready" ] || die "container output: $out"
+}
+
+log "cold start: bare pull + run"
+e2e_wipe_images
+t="$(now)"
+bare_pull
+run_container "$IMG@$DIGEST"
+cold_start="$(since "$t")"
+
+log "prefetched start: script, then run"
+e2e_wipe_images
+script_pull
+t="$(now)"
+run_container "$IMG:v1"
+prefetched_start="$(since "$t")"
+
+script_times=() ctr_times=() rerun_times=()
+for ((i = 1; i <= BENCH_ROUNDS; i++)); do
+  log "round $i/$BENCH_ROUNDS: script cold, bare ctr pull cold, script rerun"
+  e2e_wipe_images
+  t="$(now)"; script_pull; script_times+=("$(since "$t")")
+  t="$(now)"; script_pull; rerun_times+=("$(since "$t")")
+  e2e_wipe_images
+  t="$(now)"; bare_pull; ctr_times+=("$(since "$t")")
+done
+
+script_cold="$(median "${script_times[@]}")"
+ctr_cold="$(median "${ctr_times[@]}")"
+rerun="$(median "${rerun_times[@]}")"
+speedup="$(awk -v a="$cold_start" -v b="$prefetched_start" 'BEGIN { printf "%.1f", a / b }')"
+ratio="$(awk -v a="$script_cold" -v b="$ctr_cold" 'BEGIN { printf "%.3f", a / b }')"
+size_mb=$((BENCH_LAYERS * BENCH_LAYER_MB))
+
+printf '\n| measure (%s MiB image, containerd %s, loopback) | seconds |\n|---|---|\n' "$size_mb" "$(containerd --version | awk '{ print $3 }')"
+printf '| cold start: bare ctr pull + ctr run | %s |\n' "$cold_start"
+printf '| prefetched start: ctr run after the script | %s |\n' "$prefetched_start"
+printf '| speedup | %sx |\n' "$speedup"
+printf '| script, cold (median of %s: %s) | %s |\n' "$BENCH_ROUNDS" "${script_times[*]}" "$script_cold"
+printf '| bare ctr images pull, cold (median of %s: %s) | %s |\n' "$BENCH_ROUNDS" "${ctr_times[*]}" "$ctr_cold"
+printf '| overhead ratio script / ctr pull | %s |\n' "$ratio"
+printf '| script rerun, image present (median of %s: %s) | %s |\n\n' "$BENCH_ROUNDS" "${rerun_times[*]}" "$rerun"
+jq -cn --argjson imageMiB "$size_mb" --argjson layers "$BENCH_LAYERS" --argjson rounds "$BENCH_ROUNDS" \
+  --argjson cold "$cold_start" --argjson pre "$prefetched_start" --argjson speedup "$speedup" \
+  --argjson sc "$script_cold" --argjson cc "$ctr_cold" --argjson ratio "$ratio" --argjson rerun "$rerun" \
+  --arg containerd "$(containerd --version | awk '{ print $3 }')" '{
+    imageMiB: $imageMiB, layers: $layers, rounds: $rounds, containerd: $containerd,
+    coldStartSeconds: $cold, prefetchedStartSeconds: $pre, speedup: $speedup,
+    scriptColdSeconds: $sc, ctrPullColdSeconds: $cc, overheadRatio: $ratio, rerunSeconds: $rerun,
+    targets: {speedup: ($speedup >= 50), overheadRatio: ($ratio <= 1.05), rerunSeconds: ($rerun <= 0.5)}
+  }'
