@@ -1,12 +1,14 @@
 // The EventBridge half of the node chain (test/contract/node-chain.sh): one ECR event through the
 // SYNTHESIZED rule's event pattern and input transformer, as EventBridge would.
-//   ts-node test/contract/chain.ts --event event.json --out DIR
+//   ts-node test/contract/chain.ts --event event.json --out DIR [--contract CACHE.json]
 // Writes DIR/document.json (the synthesized SSM document) and, when the rule matches,
 // DIR/params.json (what the target hands SSM). Exit 0 = matched, 3 = the rule does not match.
+// With --contract, the synthesized contract is read from that file (written on first use), so
+// that a run of many events synthesizes once.
 import * as fs from 'fs';
 import * as path from 'path';
 import { matchesPattern, transformInput } from './eventbridge';
-import { synthesizeContract } from './synthesized';
+import { Contract, synthesizeContract } from './synthesized';
 
 function main(argv: string[]): number {
   const arg = (name: string): string => {
@@ -16,7 +18,14 @@ function main(argv: string[]): number {
   };
   const event = JSON.parse(fs.readFileSync(arg('--event'), 'utf8'));
   const out = arg('--out');
-  const contract = synthesizeContract();
+  const cache = argv.includes('--contract') ? arg('--contract') : undefined;
+  let contract: Contract;
+  if (cache && fs.existsSync(cache)) {
+    contract = JSON.parse(fs.readFileSync(cache, 'utf8'));
+  } else {
+    contract = synthesizeContract();
+    if (cache) fs.writeFileSync(cache, JSON.stringify(contract));
+  }
   fs.mkdirSync(out, { recursive: true });
   fs.writeFileSync(path.join(out, 'document.json'), JSON.stringify(contract.document, null, 2));
   if (!matchesPattern(contract.eventPattern, event)) {

@@ -51,7 +51,7 @@ chain() {
   mkdir -p "$dir"
   printf '%s\n' "$2" >"$dir/event.json"
   (cd "$E2E_REPO_ROOT" && TS_NODE_TRANSPILE_ONLY=1 npx --no-install ts-node --project tsconfig.dev.json \
-    test/contract/chain.ts --event "$dir/event.json" --out "$dir") >"$dir/eventbridge.log" 2>&1
+    test/contract/chain.ts --event "$dir/event.json" --out "$dir" --contract "$E2E_WORK/contract.json") >"$dir/eventbridge.log" 2>&1
   rc=$?
   ((rc == 3)) && return 3
   ((rc == 0)) || { log "chain.ts failed: $(tail -5 "$dir/eventbridge.log")"; return 99; }
