@@ -323,11 +323,11 @@ export interface CheckOptions {
 }
 
 /**
- * Asks the node (SSM Run Command, AWS-RunShellScript) which digest each reference points to in
- * containerd's k8s.io namespace (the kubelet's), and asserts the exact answer. Runs after `after`.
- * Returns the last step, to chain the next one on.
+ * The shell commands that report which digest each reference points to in containerd's k8s.io
+ * namespace (the kubelet's), and the exact output expected. Plain strings (tokens allowed), so
+ * that test/contract/node-chain.sh runs the same commands against a real containerd offline.
  */
-export function checkNodeImages(integ: IntegTest, after: IApiCall, node: TestNode, expected: ExpectedImage[], options: CheckOptions = {}): IApiCall {
+export function nodeImagesCheck(expected: ExpectedImage[], options: CheckOptions = {}): { commands: string[]; stdout: string } {
   // awk, not ctr's filter syntax, so that references are compared as plain strings.
   const digestOf = (ref: string) => `$(ctr -n k8s.io images ls | awk -v r='${ref}' '$1 == r {print $3}')`;
   const commands = [
@@ -344,7 +344,15 @@ export function checkNodeImages(integ: IntegTest, after: IApiCall, node: TestNod
     ...expected.map(e => `${e.reference} ${e.digest ?? 'absent'}`),
     ...(options.absentDigests ?? []).map(d => `digest ${d}: 0 images`),
   ].map(line => `${line}\n`).join('');
+  return { commands, stdout };
+}
 
+/**
+ * Asks the node (SSM Run Command, AWS-RunShellScript) what {@link nodeImagesCheck} reports and
+ * asserts the exact answer. Runs after `after`; returns the last step, to chain the next one on.
+ */
+export function checkNodeImages(integ: IntegTest, after: IApiCall, node: TestNode, expected: ExpectedImage[], options: CheckOptions = {}): IApiCall {
+  const { commands, stdout } = nodeImagesCheck(expected, options);
   const send = integ.assertions.awsApiCall('SSM', 'sendCommand', {
     DocumentName: 'AWS-RunShellScript',
     InstanceIds: [node.instance.instanceId],

@@ -104,6 +104,30 @@ expect "push event of v2: the node script succeeds" "$?" 0
 expect "push event of v2: $IMG:v2 is the pushed digest" "$(ref_digest "$IMG:v2")" "$D2"
 expect "push event of v2: $IMG:v1 unchanged" "$(ref_digest "$IMG:v1")" "$D1"
 
+# 6. The node check the integ tests send with SSM Run Command (integ/support.ts) gives exactly the
+# answer their assertions expect, run by sh as AWS-RunShellScript does (dash here: POSIX only).
+integ_check() { # integ_check NAME SPEC_JSON: ok when the output is exactly the expected one
+  local dir="$E2E_WORK/integ-check/$1"
+  mkdir -p "$dir"
+  (cd "$E2E_REPO_ROOT" && TS_NODE_TRANSPILE_ONLY=1 npx --no-install ts-node --project tsconfig.dev.json \
+    test/contract/integ-check.ts "$2" "$dir") >"$dir/gen.log" 2>&1 || { notok "$1: integ-check.ts failed"; return; }
+  sh "$dir/commands.sh" >"$dir/actual" 2>"$dir/stderr"
+  if cmp -s "$dir/actual" "$dir/stdout"; then ok "$1"; else notok "$1: $(diff "$dir/stdout" "$dir/actual" | tr '\n' ' ')"; fi
+}
+ABSENT="sha256:$(printf '%064d' 0)"
+integ_check "integ node check: present, moved and absent references" "$(jq -cn \
+  --arg img "$IMG" --arg d1 "$D1" --arg d2 "$D2" --arg absent "$ABSENT" '{
+    expected: [{reference: "\($img):v1", digest: $d1}, {reference: "\($img)@\($d1)", digest: $d1},
+               {reference: "\($img):v2", digest: $d2}, {reference: "\($img):v9"}, {reference: "\($img)@\($absent)"}],
+    waitFor: {reference: "\($img):v2", digest: $d2}, settleSeconds: 1, absentDigests: [$absent]}')"
+# ... and it can fail: a wrong expectation does not match.
+WRONG="$E2E_WORK/integ-check/wrong"
+mkdir -p "$WRONG"
+(cd "$E2E_REPO_ROOT" && TS_NODE_TRANSPILE_ONLY=1 npx --no-install ts-node --project tsconfig.dev.json \
+  test/contract/integ-check.ts "$(jq -cn --arg img "$IMG" --arg d1 "$D1" '{expected: [{reference: "\($img):v2", digest: $d1}], absentDigests: [$d1]}')" "$WRONG") >/dev/null 2>&1
+sh "$WRONG/commands.sh" >"$WRONG/actual" 2>/dev/null
+check "integ node check: a wrong expectation does not match" test "$(cat "$WRONG/actual")" != "$(cat "$WRONG/stdout")"
+
 log "node chain: $N node runs, $(awk -v a="$T0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }') s"
 echo "$PASSED passed, $FAILED failed"
 ((FAILED == 0))
