@@ -16,6 +16,8 @@ export function configurePackaging(project: awscdk.AwsCdkConstructLibrary): void
     // jsii-rosetta's translations (rebuilt by every compile; shipped in the npm package).
     '.jsii.tabl.json',
     '/examples/consumers/**/__pycache__/',
+    // The Go consumer's working copy of go.mod (see examples/consumers/run.sh).
+    '/examples/consumers/go/run.go.*',
   );
 }
 
