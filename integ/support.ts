@@ -120,7 +120,7 @@ export function gzipStored(data: Buffer): Buffer {
  * Invoked directly by the assertions, or as a CloudFormation custom resource for images that
  * must exist before something else is created. Inline, so that synthesis needs no bundling.
  */
-const PUSHER_CODE = `
+export const PUSHER_CODE = `
 const ecr = new (require('@aws-sdk/client-ecr').ECRClient)({});
 const c = require('@aws-sdk/client-ecr');
 const https = require('https');

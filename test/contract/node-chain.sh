@@ -104,7 +104,17 @@ expect "push event of v2: the node script succeeds" "$?" 0
 expect "push event of v2: $IMG:v2 is the pushed digest" "$(ref_digest "$IMG:v2")" "$D2"
 expect "push event of v2: $IMG:v1 unchanged" "$(ref_digest "$IMG:v1")" "$D1"
 
-# 6. The node check the integ tests send with SSM Run Command (integ/support.ts) gives exactly the
+# 6. The integ tests' hand-made image (integ/support.ts: fixed tar header, stored-deflate gzip)
+# goes through a real registry, and the node script pulls and unpacks it.
+INTEG_DIGEST="$(cd "$E2E_REPO_ROOT" && TS_NODE_TRANSPILE_ONLY=1 npx --no-install ts-node --project tsconfig.dev.json \
+  test/contract/integ-image.ts chain-integ "$E2E_WORK/images/integ-image")"
+PUSHED="$(e2e_push integ-image "$REPO" integ)"
+expect "integ test image: the registry keeps its digest" "$PUSHED" "$INTEG_DIGEST"
+chain push-integ "$(event PUSH integ "$INTEG_DIGEST")"
+expect "integ test image: the node script pulls and unpacks it" "$?" 0
+expect "integ test image: $IMG:integ is its digest" "$(ref_digest "$IMG:integ")" "$INTEG_DIGEST"
+
+# 7. The node check the integ tests send with SSM Run Command (integ/support.ts) gives exactly the
 # answer their assertions expect, run by sh as AWS-RunShellScript does (dash here: POSIX only).
 integ_check() { # integ_check NAME SPEC_JSON: ok when the output is exactly the expected one
   local dir="$E2E_WORK/integ-check/$1"
