@@ -59,7 +59,10 @@ describe('the pusher Lambda (inline code, stubbed ECR client)', () => {
     const responses: any[] = [];
     const commands: any = {};
     for (const name of ['BatchCheckLayerAvailability', 'InitiateLayerUpload', 'UploadLayerPart', 'CompleteLayerUpload', 'PutImage']) {
-      commands[`${name}Command`] = class { constructor(public readonly input: any) {} public readonly command = name; };
+      commands[`${name}Command`] = class {
+        public readonly command = name;
+        constructor(public readonly input: any) {}
+      };
     }
     class ECRClient {
       public async send(c: { command: string; input: any }) {
@@ -86,7 +89,11 @@ describe('the pusher Lambda (inline code, stubbed ECR client)', () => {
     };
     const module = { exports: {} as any };
     const sandbox = {
-      module, exports: module.exports, Buffer, URL, console: { log: () => undefined },
+      module,
+      exports: module.exports,
+      Buffer,
+      URL,
+      console: { log: () => undefined },
       process: { env: { REPOSITORY_NAME: 'integ-repo' } },
       require: (name: string) => ({ '@aws-sdk/client-ecr': { ECRClient, ...commands }, 'https': https } as any)[name],
     };
@@ -128,8 +135,12 @@ describe('the pusher Lambda (inline code, stubbed ECR client)', () => {
   });
 
   const cfnEvent = (requestType: string) => ({
-    RequestType: requestType, ResponseURL: 'https://cloudformation-custom-resource-response.example/path?sig=1',
-    StackId: 'stack', RequestId: 'request', LogicalResourceId: 'PushV1', ResourceProperties: { ServiceToken: 'arn', ...request('v1') },
+    RequestType: requestType,
+    ResponseURL: 'https://cloudformation-custom-resource-response.example/path?sig=1',
+    StackId: 'stack',
+    RequestId: 'request',
+    LogicalResourceId: 'PushV1',
+    ResourceProperties: { ServiceToken: 'arn', ...request('v1') },
   });
 
   test('as a custom resource: pushes on Create and answers CloudFormation SUCCESS with the digest', async () => {
@@ -137,8 +148,15 @@ describe('the pusher Lambda (inline code, stubbed ECR client)', () => {
     await handler(cfnEvent('Create'));
     expect(calls.some(c => c.command === 'PutImage')).toBe(true);
     expect(responses).toEqual([expect.objectContaining({
-      hostname: 'cloudformation-custom-resource-response.example', path: '/path?sig=1', method: 'PUT',
-      body: expect.objectContaining({ Status: 'SUCCESS', PhysicalResourceId: 'integ-repo:v1', RequestId: 'request', Data: { digest: image.digest, tag: 'v1' } }),
+      hostname: 'cloudformation-custom-resource-response.example',
+      path: '/path?sig=1',
+      method: 'PUT',
+      body: expect.objectContaining({
+        Status: 'SUCCESS',
+        PhysicalResourceId: 'integ-repo:v1',
+        RequestId: 'request',
+        Data: { digest: image.digest, tag: 'v1' },
+      }),
     })]);
   });
 
