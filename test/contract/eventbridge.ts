@@ -14,7 +14,8 @@
 // Input transformers (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-transform-target-input.html)
 //   covered:  InputPathsMap values that are dotted JSONPaths (`$.a.b-c`), with dashes; InputTemplate
 //             `<var>` in a JSON position (not inside a string literal): replaced by the JSON text of
-//             the value (a string arrives JSON-quoted and escaped); `<var>` inside a string literal:
+//             the value, a string JSON-quoted (documented) and escaped (assumed: not observable with
+//             ECR events, whose values never hold a quote or a backslash); `<var>` inside a string literal:
 //             replaced by the raw value, NOT escaped (the documented behaviour: "EventBridge doesn't
 //             escape values extracted by Input Path"); a path the event lacks: the variable is not
 //             created and the placeholder is replaced by nothing ("won't appear in the output").
