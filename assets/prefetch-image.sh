@@ -83,7 +83,7 @@ readonly LABEL_PINNED=io.cri-containerd.pinned=pinned
 
 START="${EPOCHREALTIME}"
 OUTCOME=failed
-SUMMARY_IMAGE="${PREFETCH_REPOSITORY}"
+SUMMARY_IMAGE=-
 SUMMARY_DIGESTS=""
 WORK=""
 HOST=""
@@ -462,6 +462,8 @@ write_hosts_dir() {
 # --------------------------------------------------------------------------------------------
 # Registry reads through ctr, with the private hosts dir.
 fetch_object() { ctr_ns content fetch-object --hosts-dir "$HOSTS_DIR" "$1"; }
+# To a file: a digest is computed over the exact bytes ($(...) would drop trailing newlines).
+fetch_object_to() { fetch_object "$2" >"$1"; }
 
 # Estimated image size (bytes of config + layers for our platform) from its manifest, in IMAGE_SIZE.
 # (Not called in $(...): with_retries and fail must run in the main shell.)
@@ -506,20 +508,25 @@ prefetch_one() { # prefetch_one DIGEST TAG...
     local pull=(images pull "${PULL_LOCAL[@]}" --hosts-dir "$HOSTS_DIR" --snapshotter "$SNAPSHOTTER"
       --platform "$PREFETCH_PLATFORM" --label "$LABEL_MANAGED")
     [ "$PREFETCH_PIN" = true ] && pull+=(--label "$LABEL_PINNED")
+    local t0="${EPOCHREALTIME}"
     with_retries "pull ${IMAGE}@${digest}" ctr_ns "${pull[@]}" "${IMAGE}@${digest}"
+    PULL_SECONDS="$(awk -v a="$t0" -v b="${EPOCHREALTIME}" 'BEGIN { printf "%.3f", b - a }')"
     image_state "$digest" "$@"
     [ "$STATE" = missing ] && fail "$EXIT_FAIL" failed "pull of ${digest} finished but the image is not unpacked for ${SNAPSHOTTER}"
     RESULTS+=(pulled)
-    say "pulled and unpacked ${IMAGE}@${digest}"
+    say "pulled and unpacked ${IMAGE}@${digest} in ${PULL_SECONDS}s (ctr images pull)"
   else
     RESULTS+=(present)
   fi
   # Tag references only now that the content is complete and unpacked.
-  for tag in "$@"; do
-    out="$(ctr_ns images tag --force "${IMAGE}@${digest}" "${IMAGE}:${tag}" 2>&1)" ||
-      fail "$EXIT_FAIL" failed "could not tag ${IMAGE}:${tag}: $out"
-  done
-  label_refs "$digest" "$@"
+  if [ "$STATE" != present ]; then
+    for tag in "$@"; do
+      out="$(ctr_ns images tag --force "${IMAGE}@${digest}" "${IMAGE}:${tag}" 2>&1)" ||
+        fail "$EXIT_FAIL" failed "could not tag ${IMAGE}:${tag}: $out"
+    done
+    LABELED=""
+  fi
+  [ -n "$LABELED" ] || label_refs "$digest" "$@"
   say "ready ${IMAGE}@${digest} as $(printf '%s ' "${@/#/${IMAGE}:}")(${RESULTS[-1]})"
   exec {lockfd}>&-
 }
@@ -568,8 +575,9 @@ mode_tags() {
   prepare_registry
   for tag in "${TAGS[@]}"; do
     # Tags move: resolve against the registry (one small request), then pull that digest.
-    with_retries "resolve ${IMAGE}:${tag}" fetch_object "${IMAGE}:${tag}"
-    digest="sha256:$(printf '%s' "$RETRY_OUT" | sha256sum | cut -d' ' -f1)"
+    with_retries "resolve ${IMAGE}:${tag}" fetch_object_to "$WORK/manifest" "${IMAGE}:${tag}"
+    digest="$(sha256sum <"$WORK/manifest")"
+    digest="sha256:${digest%% *}"
     say "resolved ${IMAGE}:${tag} -> ${digest}"
     prefetch_one "$digest" "$tag"
   done

@@ -89,8 +89,8 @@ expect() { # expect DESCRIPTION RC WANTED_RC [OUTPUT_PATTERN]
   fi
 }
 
-ref_digest() { e2e_ctr images ls "name==$1" | awk 'NR == 2 { print $3 }'; }
-ref_labels() { e2e_ctr images ls "name==$1" | awk 'NR == 2 { print $NF }'; }
+ref_digest() { e2e_ctr images ls | awk -v r="$1" 'NR > 1 && $1 == r { print $3 }'; }
+ref_labels() { e2e_ctr images ls | awk -v r="$1" 'NR > 1 && $1 == r { print $NF }'; }
 store_state() { { e2e_ctr images ls | awk 'NR > 1 { print $1, $3, $NF }'; e2e_ctr content ls -q; } | sort; }
 summary_field() { sed -n "s/.*prefetch: summary .*$1=\([^ ]*\).*/\1/p" "$OUT"; }
 # Every image in k8s.io is complete (no half-made image that looks present).
@@ -121,7 +121,12 @@ check "ctr images check: complete" store_consistent
 # What a CRI ImageStatus does: look the image up by either reference in k8s.io. (Debian 12 has no
 # crictl; the lookup is by name in the same metadata store the CRI plugin reads.)
 check "lookup by repo:tag and repo@digest in namespace k8s.io" \
-  test "$(e2e_ctr images ls -q "name==$IMG:v1" "name==$IMG@$D1" | wc -l)" = 2
+  test "$(e2e_ctr images ls -q | grep -cxF -e "$IMG:v1" -e "$IMG@$D1")" = 2
+# The CRI plugin indexes every image it accepts in k8s.io under its image ID (the config digest)
+# and records that as a reference: proof that the CRI image store (ImageStatus/ListImages) has it.
+config1="$(jq -r '.config.digest' "$E2E_WORK/images/small1/blobs/sha256/${D1#sha256:}")"
+for i in $(seq 50); do [ -n "$(ref_digest "$config1")" ] && break; sleep 0.1; done
+check "the CRI plugin indexed the image (image-ID reference $config1)" test "$(ref_digest "$config1")" = "$D1"
 e2e_stop_registry
 out="$(e2e_ctr run --rm "$IMG:v1" "t-$RANDOM" 2>&1)"
 check "a container starts from it with the registry stopped" test "$out" = "hello from v1"
@@ -163,6 +168,8 @@ run_ssm "$(params imageTags=v1,v2)"
 expect "named tags v1,v2 pulled" $? 0 "outcome=pulled"
 check "v1 and v2 point at their digests" test "$(ref_digest "$IMG:v1") $(ref_digest "$IMG:v2")" = "$D1 $D2"
 check "digest references for v1 and v2" test "$(ref_digest "$IMG@$D1") $(ref_digest "$IMG@$D2")" = "$D1 $D2"
+run_ssm "$(params imageTags=v1,v2)"
+expect "named tags again: resolved (tags move), found present, nothing pulled" $? 0 "outcome=present"
 e2e_wipe_images
 run_ssm "$(params imageTags=)"
 expect "empty tags: newest pushed tagged image" $? 0 "newest: $D3"
