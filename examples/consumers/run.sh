@@ -88,7 +88,8 @@ go_app() {
     go mod edit -modfile run.go.mod -replace "$CDK_GO_MODULE=$CDK_GO_MODULE@$CDK_GO_FALLBACK" || return 1
   fi
   go mod tidy -modfile run.go.mod || return 1
-  go list -modfile run.go.mod -m all | grep -E 'aws-cdk-go/awscdk|constructs-go|jsii-runtime-go|cdkimageprefetcher'
+  go list -modfile run.go.mod -m "$CDK_GO_MODULE" github.com/aws/constructs-go/constructs/v10 \
+    github.com/aws/jsii-runtime-go github.com/cdk-image-prefetcher/cdk-image-prefetcher-go/cdkimageprefetcher || return 1
   rm -rf "$app/cdk.out"
   CDK_OUTDIR="$app/cdk.out" go run -modfile run.go.mod .
 }
