@@ -407,6 +407,17 @@ provider_password() {
   return 1
 }
 
+# insert_after ERE TEXT FILE: add TEXT after each line matching ERE. Bash builtins only: TEXT
+# holds the token, which must not reach an external command's arguments (/proc/*/cmdline).
+insert_after() {
+  local line out=""
+  while IFS= read -r line || [ -n "$line" ]; do
+    out+="$line"$'\n'
+    [[ "$line" =~ $1 ]] && out+="$2"$'\n'
+  done <"$3"
+  printf '%s' "$out" >"$3"
+}
+
 # A private registry host config for HOST: the node's own (certs.d/HOST from the CRI's config_path,
 # files copied so relative CA paths keep working) plus an Authorization header on the ECR host's
 # own entry only (mirrors keep their own settings and never see the token).
@@ -438,12 +449,12 @@ write_hosts_dir() {
   # The same header on the root server entry (the ECR host too), else a 404 from the host entry
   # falls through to it and ends as a 401.
   if grep -qE '^[[:space:]]*\[header\]' "$file"; then
-    sed -i "/^[ \t]*\[header\]/a Authorization = \"${auth}\"" "$file"
+    insert_after '^[[:space:]]*\[header\]' "  Authorization = \"${auth}\"" "$file"
   else
     printf '\n[header]\n  Authorization = "%s"\n' "$auth" >>"$file"
   fi
   if grep -qF "[host.\"${server}\".header]" "$file"; then
-    sed -i "/^[ \t]*\[host\.\"${server//\//\\/}\"\.header\]/a Authorization = \"${auth}\"" "$file"
+    insert_after "^[[:space:]]*\\[host\\.\"${server//./\\.}\"\\.header\\]" "  Authorization = \"${auth}\"" "$file"
   elif grep -qF "[host.\"${server}\"]" "$file"; then
     printf '\n[host."%s".header]\n  Authorization = "%s"\n' "$server" "$auth" >>"$file"
   else
