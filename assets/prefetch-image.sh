@@ -1,5 +1,5 @@
 #!/bin/bash
-# (The construct inserts the SSM document's parameter assignments, PREFETCH_*='{{ param }}', after line 1.)
+# (The construct inserts the SSM document's parameter assignments, PREFETCH_*=<value of the parameter>, after line 1.)
 #
 # prefetch-image.sh: pull an Amazon ECR image into containerd on an EKS worker node, so the kubelet
 # finds it under both HOST/REPO:TAG and HOST/REPO@sha256:DIGEST and starts pods without pulling.

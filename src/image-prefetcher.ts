@@ -354,7 +354,7 @@ function checkSameEnvironment(scope: Construct, repository: ecr.IRepository): vo
   ]) {
     const comparison = Token.compareStrings(theirs, ours);
     if (comparison === TokenComparison.DIFFERENT) {
-      fail('repository', `the repository must be in the stack's ${what} (${ours}): ECR sends push events only to the default event bus of its own account and region, and Run Command cannot be a cross-account target; deploy an ImagePrefetcher in the repository's ${what}, or replicate the repository here`, theirs);
+      fail('repository', `the repository must be in the stack's ${what} (${ours}): ECR sends push events only to the default event bus of its own account and region, and Run Command cannot be a cross-account target; deploy the ImagePrefetcher in a stack in the repository's ${what}, where the nodes are`, theirs);
     }
     if (comparison === TokenComparison.ONE_UNRESOLVED) {
       Annotations.of(scope).addWarningV2('cdk-image-prefetcher:environment',

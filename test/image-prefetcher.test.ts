@@ -391,9 +391,9 @@ describe('bad input', () => {
   const crossRegion = 'arn:aws:ecr:eu-west-1:123456789012:repository/app';
   test.each<[string, (stack: Stack, repository: ecr.IRepository) => Partial<ImagePrefetcherProps>, string]>([
     ['a repository in another account', (stack) => ({ repository: ecr.Repository.fromRepositoryArn(stack, 'X', crossAccount) }),
-      '`repository`: the repository must be in the stack\'s account (123456789012): ECR sends push events only to the default event bus of its own account and region, and Run Command cannot be a cross-account target; deploy an ImagePrefetcher in the repository\'s account, or replicate the repository here, got: "999999999999"'],
+      '`repository`: the repository must be in the stack\'s account (123456789012): ECR sends push events only to the default event bus of its own account and region, and Run Command cannot be a cross-account target; deploy the ImagePrefetcher in a stack in the repository\'s account, where the nodes are, got: "999999999999"'],
     ['a repository in another region', (stack) => ({ repository: ecr.Repository.fromRepositoryArn(stack, 'X', crossRegion) }),
-      '`repository`: the repository must be in the stack\'s region (us-east-1): ECR sends push events only to the default event bus of its own account and region, and Run Command cannot be a cross-account target; deploy an ImagePrefetcher in the repository\'s region, or replicate the repository here, got: "eu-west-1"'],
+      '`repository`: the repository must be in the stack\'s region (us-east-1): ECR sends push events only to the default event bus of its own account and region, and Run Command cannot be a cross-account target; deploy the ImagePrefetcher in a stack in the repository\'s region, where the nodes are, got: "eu-west-1"'],
     ['an invalid new-node tag', () => ({ newNodeImageTags: ['ok', 'not ok'] }), '`newNodeImageTags`: a tag must match [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127} (OCI tag syntax), got: "not ok"'],
     ['more than 20 new-node tags', () => ({ newNodeImageTags: Array.from({ length: 21 }, (_, i) => `t${i}`) }), '`newNodeImageTags`: at most 20 tags are supported, got: 21'],
     ['a jitter over an hour', () => ({ jitter: Duration.minutes(61) }), '`jitter`: must be a whole number of seconds from 0 to 3600, got: "3660 seconds"'],

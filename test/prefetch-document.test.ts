@@ -67,6 +67,17 @@ describe('PrefetchDocument', () => {
     expect(lines.slice(1 + assignments.length)).toEqual(scriptLines.slice(1));
   });
 
+  test('the script refers to no parameter: SSM refuses a document that names an undeclared one, even in a comment', () => {
+    // Only the inserted assignment lines may contain {{ ... }}.
+    const lines: string[] = content.mainSteps[0].inputs.runCommand;
+    const withReferences = lines.filter(line => /\{\{/.test(line));
+    expect(withReferences).toEqual(lines.slice(1, 11));
+    for (const line of withReferences) {
+      const [, name] = /\{\{ (\w+) \}\}/.exec(line)!;
+      expect(parameters[name]).toBeDefined();
+    }
+  });
+
   test('no parameter value that passes its pattern can contain a quote, so the assignments cannot be broken out of', () => {
     for (const [name, parameter] of Object.entries(parameters)) {
       const pattern = new RegExp(parameter.allowedPattern);
