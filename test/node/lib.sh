@@ -309,6 +309,32 @@ e2e_build_image() {
   echo "sha256:$mdg"
 }
 
+# e2e_build_index NAME IMAGE_FOR_THIS_PLATFORM OTHER_IMAGE: a multi-arch layout (an image index)
+# whose entry for this machine's platform is the first image and whose linux/s390x entry is the
+# second. Prints the index digest.
+e2e_build_index() {
+  local name="$1" mine="$2" other="$3" dir="$E2E_WORK/images/$1" entries=() src m
+  rm -rf "$dir"
+  mkdir -p "$dir/blobs/sha256"
+  for src in "$mine" "$other"; do
+    cp "$E2E_WORK/images/$src/blobs/sha256/"* "$dir/blobs/sha256/"
+    entries+=("$(jq -c '.manifests[0] | del(.annotations)' "$E2E_WORK/images/$src/index.json")")
+  done
+  local index dg size
+  index="$(jq -cn --arg arch "$(e2e_goarch)" --argjson a "${entries[0]}" --argjson b "${entries[1]}" '{
+      schemaVersion: 2, mediaType: "application/vnd.oci.image.index.v1+json",
+      manifests: [($a + {platform: {os: "linux", architecture: $arch}}),
+                  ($b + {platform: {os: "linux", architecture: "s390x"}})]}')"
+  dg="$(printf '%s' "$index" | sha256sum | cut -d' ' -f1)"
+  size="$(printf '%s' "$index" | wc -c)"
+  printf '%s' "$index" >"$dir/blobs/sha256/$dg"
+  printf '{"imageLayoutVersion":"1.0.0"}' >"$dir/oci-layout"
+  jq -cn --arg d "sha256:$dg" --argjson s "$size" '{schemaVersion: 2, manifests: [
+      {mediaType: "application/vnd.oci.image.index.v1+json", digest: $d, size: $s,
+       annotations: {"org.opencontainers.image.ref.name": "latest"}}]}' >"$dir/index.json"
+  echo "sha256:$dg"
+}
+
 e2e_goarch() {
   case "$(uname -m)" in
     x86_64) echo amd64 ;;
@@ -327,7 +353,7 @@ e2e_push() {
       '{auths: {($h): {auth: $a}}}' >"$auth"
     chmod 600 "$auth"
   }
-  skopeo copy -q --dest-tls-verify=false --dest-authfile "$auth" \
+  skopeo copy -q --multi-arch all --dest-tls-verify=false --dest-authfile "$auth" \
     --digestfile "$E2E_WORK/tmp/digest" \
     "oci:$E2E_WORK/images/$name:latest" "docker://$E2E_REGISTRY/$repo:$tag" >&2 \
     || die "skopeo push of $name to $repo:$tag failed"

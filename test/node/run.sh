@@ -108,6 +108,8 @@ D3="$(e2e_push small3 "$REPO" v3 2026-11-03T10:00:00.000+00:00)"
 e2e_push small1 team/pfx release-1 2026-11-01T10:00:00.000+00:00 >/dev/null
 e2e_push small2 team/pfx dev-2 2026-11-05T10:00:00.000+00:00 >/dev/null
 DBIG="$(e2e_push big "$REPO" big 2026-10-01T10:00:00.000+00:00)"
+e2e_build_index multi small3 small2 >/dev/null
+DMULTI="$(e2e_push multi "$REPO" multi 2026-10-01T10:00:00.000+00:00)"
 
 # --- push event: exact digest, both references, labels, runs offline --------------------------
 echo "# push event (SSM document, EventBridge parameters)"
@@ -134,6 +136,15 @@ check "a container starts from it with the registry stopped" test "$out" = "hell
 out="$(e2e_ctr run --rm "$IMG@$D1" "t-$RANDOM" 2>&1)"
 check "... and from the digest reference" test "$out" = "hello from v1"
 e2e_start_registry
+
+echo "# multi-arch push (an image index)"
+run_ssm "$(params imageTags=multi imageDigest="$DMULTI")"
+expect "index digest pulled for this platform" $? 0 "outcome=pulled"
+check "both references point at the index" test "$(ref_digest "$IMG:multi") $(ref_digest "$IMG@$DMULTI")" = "$DMULTI $DMULTI"
+out="$(e2e_ctr run --rm "$IMG:multi" "t-$RANDOM" 2>&1)"
+check "the container is this platform's image" test "$out" = "hello from v3"
+run_ssm "$(params imageTags=multi imageDigest="$DMULTI")"
+expect "index: second run is a no-op" $? 0 "outcome=present"
 
 # --- idempotency --------------------------------------------------------------------------------
 echo "# second run is a no-op"
