@@ -12,6 +12,10 @@ export function configurePackaging(project: awscdk.AwsCdkConstructLibrary): void
   configureCompat(project);
   configureConsumersJob(project);
 
+  // The consumer apps are excluded from the dev tsconfig (they are not part of the library),
+  // but the TypeScript reference is type-checked and linted like the other examples.
+  project.tsconfigDev.file.addOverride('files', ['examples/consumers/reference.ts']);
+
   project.gitignore.exclude(
     // jsii-rosetta's translations (rebuilt by every compile; shipped in the npm package).
     '.jsii.tabl.json',
