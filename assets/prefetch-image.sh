@@ -473,6 +473,8 @@ write_hosts_dir() {
 # --------------------------------------------------------------------------------------------
 # Registry reads through ctr, with the private hosts dir.
 fetch_object() { ctr_ns content fetch-object --hosts-dir "$HOSTS_DIR" "$1"; }
+# ctr's progress table goes to a file, not through the shell.
+ctr_pull() { ctr_ns "$@" >"$WORK/pull.out"; }
 # To a file: a digest is computed over the exact bytes ($(...) would drop trailing newlines).
 fetch_object_to() { fetch_object "$2" >"$1"; }
 
@@ -532,7 +534,7 @@ prefetch_one() { # prefetch_one DIGEST TAG...
       --platform "$PREFETCH_PLATFORM" --label "$LABEL_MANAGED")
     [ "$PREFETCH_PIN" = true ] && pull+=(--label "$LABEL_PINNED")
     local t0="${EPOCHREALTIME}"
-    with_retries "pull ${IMAGE}@${digest}" ctr_ns "${pull[@]}" "${IMAGE}@${digest}"
+    with_retries "pull ${IMAGE}@${digest}" ctr_pull "${pull[@]}" "${IMAGE}@${digest}"
     PULL_SECONDS="$(awk -v a="$t0" -v b="${EPOCHREALTIME}" 'BEGIN { printf "%.3f", b - a }')"
     image_state "$digest" "$@"
     [ "$STATE" = missing ] && fail "$EXIT_FAIL" failed "pull of ${digest} finished but the image is not unpacked for ${SNAPSHOTTER}"
@@ -615,12 +617,20 @@ mode_newest() {
   with_retries "aws ecr describe-images" "$PREFETCH_AWS_CLI" ecr describe-images --region "$PREFETCH_REGION" \
     --registry-id "$PREFETCH_ACCOUNT_ID" --repository-name "$PREFETCH_REPOSITORY" \
     --filter tagStatus=TAGGED --output json
-  local pick
+  # imagePushedAt: epoch seconds (CLI v1) or ISO 8601 with the client's UTC offset (CLI v2), so
+  # compare instants, not strings (offsets differ across DST changes).
+  local pick tag
   pick="$(jq -r --args '
+      def epoch: if type == "number" then . else
+        capture("^(?<dt>[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2})(?<f>[.][0-9]+)?(?<tz>Z|[+-][0-9]{2}:?[0-9]{2})?$") as $c
+        | ($c.dt + "Z" | fromdateiso8601) + ("0" + ($c.f // "") | tonumber)
+          - (($c.tz // "Z") as $z | if $z == "Z" then 0 else
+              ((if $z[0:1] == "-" then -1 else 1 end) * (($z[1:3] | tonumber) * 3600 + ($z[-2:] | tonumber) * 60)) end)
+        end;
       def matches: ($ARGS.positional | length) == 0 or
         (. as $t | any($ARGS.positional[]; . as $p | $t | startswith($p)));
       [.imageDetails[] | .imageTags = [(.imageTags // [])[] | select(matches)] | select(.imageTags | length > 0)]
-      | sort_by(.imagePushedAt) | last // empty
+      | sort_by(.imagePushedAt | epoch) | last // empty
       | [.imageDigest] + .imageTags | join(" ")' "${PREFIXES[@]}" <<<"$RETRY_OUT")" ||
     fail "$EXIT_FAIL" failed "could not read the describe-images answer"
   if [ -z "$pick" ]; then

@@ -195,6 +195,14 @@ run_ssm "$(params imageTags= tagPrefixes=release-,hotfix-)"
 expect "tagPrefixes=release-,hotfix- picks the newest matching image" $? 0 "newest: $D1 tags=release-1"
 check "release-1 present, dev-2 (newer, not matching) absent" \
   test "$(ref_digest "$E2E_HOST/team/pfx:release-1")-$(ref_digest "$E2E_HOST/team/pfx:dev-2")" = "$D1-"
+REPO=team/tz
+# imagePushedAt with different UTC offsets (AWS CLI v2 prints the client's local offset): "b" sorts
+# after "a" as a string but was pushed earlier.
+e2e_push small1 team/tz a 2026-11-03T10:00:00.000+00:00 >/dev/null
+e2e_push small2 team/tz b 2026-11-03T11:30:00.000+02:00 >/dev/null
+run_ssm "$(params imageTags=)"
+expect "newest by instant, not by string (UTC offsets)" $? 0 "newest: $D1 tags=a"
+REPO=team/pfx
 run_ssm "$(params imageTags= tagPrefixes=nomatch-)"
 expect "no matching image: nothing to do, exit 0" $? 0 "outcome=nothing"
 REPO=team/app
