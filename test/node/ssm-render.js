@@ -87,6 +87,12 @@ function render(doc, params) {
   if (!step || step.action !== 'aws:runShellScript' || !Array.isArray(step.inputs?.runCommand)) {
     throw new Refusal('document: mainSteps[0] must be aws:runShellScript with a runCommand list');
   }
+  // SSM refuses a document whose commands reference an undeclared parameter (comments included).
+  for (const line of step.inputs.runCommand) {
+    for (const m of line.matchAll(/\{\{\s*([A-Za-z0-9_]+)\s*\}\}/g)) {
+      if (!(m[1] in declared)) throw new Refusal(`document: runCommand references undeclared parameter "${m[1]}": ${line}`);
+    }
+  }
   const substitute = (line) => line.replace(/\{\{\s*([A-Za-z0-9_]+)\s*\}\}/g, (m, name) => (name in values ? values[name] : m));
   return step.inputs.runCommand.map(substitute).join('\n') + '\n';
 }
