@@ -70,7 +70,7 @@ const project = new awscdk.AwsCdkConstructLibrary({
   },
 
   gitignore: ['cdk.out/', '/examples/cdk.out/', 'integ/**/*.snapshot/asset.*', '/.node-e2e/', '/examples/consumers/**/.venv/', '/examples/consumers/**/target/', '/examples/consumers/**/cdk.out/'],
-  npmIgnoreOptions: { ignorePatterns: ['/integ/', '/examples/', '/.ci/', '/test/', '/docs/*.txt', 'CONTRIBUTING.md'] },
+  npmIgnoreOptions: { ignorePatterns: ['/integ/', '/examples/', '/.ci/', '/test/', '/scripts/', '/docs/', 'CONTRIBUTING.md'] },
 });
 
 // TypeScript 7 (the native port) has no JS API: keep ts-jest and ts-node on the jsii line.
