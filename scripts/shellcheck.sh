@@ -1,5 +1,5 @@
 #!/bin/bash
-# Runs shellcheck on the node-side script and the node test harness (task lint:shell, part of `projen test`).
+# Runs shellcheck on the node-side script, the node and contract test harnesses and the CI scripts (task lint:shell, part of `projen test`).
 # Installs shellcheck from the distribution when missing (CI has only what the project installs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,7 +14,7 @@ if ! command -v shellcheck >/dev/null 2>&1; then
   fi
 fi
 shopt -s nullglob
-files=(assets/*.sh test/node/*.sh scripts/*.sh)
+files=(assets/*.sh test/node/*.sh test/contract/*.sh scripts/*.sh examples/consumers/run.sh .ci/run)
 # -x follows `source` of test/node/lib.sh; the severity is the default (style and up).
 shellcheck -x -P SCRIPTDIR "${files[@]}"
 echo "shellcheck: ${#files[@]} files clean"

@@ -17,6 +17,8 @@ interface ParameterSpec {
   readonly description: string;
   readonly allowedPattern: string;
   readonly default?: string;
+  readonly minChars?: number;
+  readonly maxChars?: number;
   /** The shell variable the script reads; undefined for parameters SSM itself consumes. */
   readonly variable?: string;
 }
@@ -43,6 +45,8 @@ const PARAMETERS: ParameterSpec[] = [
     name: 'repositoryName',
     description: 'ECR repository name (2 to 256 characters).',
     allowedPattern: ECR_REPOSITORY_NAME.source,
+    minChars: 2,
+    maxChars: 256,
     variable: 'PREFETCH_REPOSITORY',
   },
   {
@@ -159,6 +163,8 @@ function renderContent(): any {
       description: p.description,
       allowedPattern: p.allowedPattern,
       ...(p.default !== undefined ? { default: p.default } : {}),
+      ...(p.minChars !== undefined ? { minChars: p.minChars } : {}),
+      ...(p.maxChars !== undefined ? { maxChars: p.maxChars } : {}),
     };
   }
   return {

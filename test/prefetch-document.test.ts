@@ -87,6 +87,10 @@ describe('PrefetchDocument', () => {
     }
   });
 
+  test('SSM enforces the repository name length (2 to 256) too', () => {
+    expect(parameters.repositoryName).toMatchObject({ minChars: 2, maxChars: 256 });
+  });
+
   const digest = `sha256:${'a'.repeat(64)}`;
   test.each([
     ['accountId', '123456789012', true], ['accountId', '12345678901', false], ['accountId', '1234567890123', false],

@@ -53,7 +53,9 @@ reference() {
 
 python_app() {
   local app="$here/python" venv="$here/python/.venv" wheel
-  wheel="$(ls "$dist"/python/*.whl | head -n 1)"
+  local wheels=("$dist"/python/*.whl)
+  wheel="${wheels[0]}"
+  [ -f "$wheel" ] || { echo "no wheel in $dist/python"; return 1; }
   [ -x "$venv/bin/python" ] || python3 -m venv "$venv" || return 1
   local pip=("$venv/bin/python" -m pip --disable-pip-version-check --no-input)
   "${pip[@]}" install -q -r "$app/requirements.txt" "$wheel" || return 1
@@ -67,7 +69,8 @@ python_app() {
 
 java_app() {
   local app="$here/java" group="$dist/java/io/github/cdk-image-prefetcher/cdk-image-prefetcher" version
-  version="$(basename "$(ls -d "$group"/*/ | head -n 1)")"
+  local versions=("$group"/*/)
+  version="$(basename "${versions[0]}")"
   local m2="${MAVEN_LOCAL_REPOSITORY:-$HOME/.m2/repository}"
   # Same version number on every local build: drop the cached copy so Maven takes dist's jar.
   rm -rf "$m2/io/github/cdk-image-prefetcher/cdk-image-prefetcher"
