@@ -388,6 +388,9 @@ export function integTestOptions(): Omit<IntegTestProps, 'testCases'> {
   return {
     diffAssets: false,
     stackUpdateWorkflow: false,
+    // The document's content changes with every change of the node script; the CloudFormation spec
+    // marks Content "may replace", although UpdateMethod NewVersion updates the document in place.
+    allowDestroy: ['AWS::SSM::Document'],
     cdkCommandOptions: { destroy: { args: { force: true } } },
   };
 }
