@@ -11,15 +11,6 @@ source "$(dirname "$0")/../node/lib.sh"
 e2e_reexec_in_namespace "$@"
 set -uo pipefail
 
-PASSED=0
-FAILED=0
-ok() { PASSED=$((PASSED + 1)); echo "ok - $*"; }
-notok() { FAILED=$((FAILED + 1)); echo "not ok - $*"; }
-check() { # check DESCRIPTION COMMAND...: ok if the command succeeds
-  local what="$1"
-  shift
-  if "$@"; then ok "$what"; else notok "$what"; fi
-}
 expect() { # expect DESCRIPTION ACTUAL WANTED
   if [ "$2" = "$3" ]; then ok "$1"; else notok "$1: got '$2', wanted '$3'"; fi
 }
@@ -139,5 +130,5 @@ sh "$WRONG/commands.sh" >"$WRONG/actual" 2>/dev/null
 check "integ node check: a wrong expectation does not match" test "$(cat "$WRONG/actual")" != "$(cat "$WRONG/stdout")"
 
 log "node chain: $N node runs, $(awk -v a="$T0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }') s"
-echo "$PASSED passed, $FAILED failed"
+e2e_summary
 ((FAILED == 0))

@@ -400,3 +400,15 @@ e2e_wipe_images() {
 e2e_render() {
   node "${E2E_REPO_ROOT}/test/node/ssm-render.js" --params "$1" --out "$2"
 }
+
+# Check reporting shared by the test scripts: "ok"/"not ok" per check, then "N passed, N failed".
+PASSED=0
+FAILED=0
+ok() { PASSED=$((PASSED + 1)); echo "ok - $*"; }
+notok() { FAILED=$((FAILED + 1)); echo "not ok - $*"; }
+check() { # check DESCRIPTION COMMAND...: ok if the command succeeds
+  local what="$1"
+  shift
+  if "$@"; then ok "$what"; else notok "$what"; fi
+}
+e2e_summary() { echo "$PASSED passed, $FAILED failed"; }

@@ -13,15 +13,6 @@ source "$(dirname "$0")/lib.sh"
 e2e_reexec_in_namespace "$@"
 set -uo pipefail
 
-PASSED=0
-FAILED=0
-ok() { PASSED=$((PASSED + 1)); echo "ok - $*"; }
-notok() { FAILED=$((FAILED + 1)); echo "not ok - $*"; }
-check() { # check DESCRIPTION COMMAND...: ok if the command succeeds
-  local what="$1"
-  shift
-  if "$@"; then ok "$what"; else notok "$what"; fi
-}
 
 e2e_setup
 T0="$EPOCHREALTIME"
@@ -270,7 +261,9 @@ fi
 run_env PREFETCH_IMAGE_TAGS=v1 PREFETCH_REPOSITORY="$long_repo"
 expect "script refuses a 257-character repositoryName" $? 2 "2-256 characters"
 run_ssm "$(params imageTags=v1 repositoryName=a)"
-expect "repositoryName of 1 character (pattern ok, length not)" $? 2 "2-256 characters"
+expect "SSM refuses a 1-character repositoryName (minChars)" $? 100 "minChars"
+run_env PREFETCH_IMAGE_TAGS=v1 PREFETCH_REPOSITORY=a
+expect "script refuses a 1-character repositoryName" $? 2 "2-256 characters"
 run_ssm "$(params imageTags=v1,v2 imageDigest="$D1")"
 expect "a digest with two tags" $? 2 "exactly one tag"
 run_ssm "$(params imageTags= imageDigest="$D1")"
@@ -404,5 +397,5 @@ check "private files removed on exit" test ! -e "${leftover[0]}"
 # ---------------------------------------------------------------------------------------------
 secs="$(awk -v a="$T0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.0f", b - a }')"
 echo "# took ${secs}s"
-echo "$PASSED passed, $FAILED failed"
+e2e_summary
 ((FAILED == 0))
