@@ -214,12 +214,18 @@ EOF
   docker-registry serve "$r/config.yml" >>"$r/registry.log" 2>&1 &
   E2E_REGISTRY_PID=$!
   E2E_PIDS+=("$E2E_REGISTRY_PID")
+  e2e_poll curl -s -o /dev/null --cacert "$r/tls/ca.crt" "https://${E2E_HOST}/v2/" ||
+    die "registry did not start: $(tail -5 "$r/registry.log")"
+}
+
+# e2e_poll COMMAND...: true once the command succeeds, polling every 50 ms for up to 5 s.
+e2e_poll() {
   local i
   for i in $(seq 100); do
-    curl -s -o /dev/null --cacert "$r/tls/ca.crt" "https://${E2E_HOST}/v2/" && return 0
+    "$@" >/dev/null 2>&1 && return 0
     sleep 0.05
   done
-  die "registry did not start: $(tail -5 "$r/registry.log")"
+  return 1
 }
 
 e2e_stop_registry() {
@@ -233,12 +239,8 @@ e2e_start_containerd() {
   containerd --config /etc/containerd/config.toml >>"$d/containerd.log" 2>&1 &
   E2E_CONTAINERD_PID=$!
   E2E_PIDS+=("$E2E_CONTAINERD_PID")
-  local i
-  for i in $(seq 100); do
-    ctr -a "$d/containerd.sock" version >/dev/null 2>&1 && return 0
-    sleep 0.05
-  done
-  die "containerd did not start: $(tail -5 "$d/containerd.log")"
+  e2e_poll ctr -a "$d/containerd.sock" version ||
+    die "containerd did not start: $(tail -5 "$d/containerd.log")"
 }
 
 e2e_stop_containerd() {
