@@ -285,7 +285,7 @@ e2e_build_image() {
     mv "$tmp/layer$i.tar.gz" "$dir/blobs/sha256/$dg"
     layers+=("{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar+gzip\",\"digest\":\"sha256:$dg\",\"size\":$size}")
   done
-  local config cdg csize manifest mdg msize
+  local config cdg csize manifest
   config="$(jq -cn --arg m "$marker" --args '{
       architecture: "amd64", os: "linux",
       config: {Cmd: ["/bin/cat", "/etc/marker"], Env: ["PATH=/bin"], Labels: {marker: $m}},
@@ -300,15 +300,22 @@ e2e_build_image() {
       config: {mediaType: "application/vnd.oci.image.config.v1+json", digest: $c, size: $s},
       layers: .
     }')"
-  mdg="$(printf '%s' "$manifest" | sha256sum | cut -d' ' -f1)"
-  msize="$(printf '%s' "$manifest" | wc -c)"
-  printf '%s' "$manifest" >"$dir/blobs/sha256/$mdg"
-  printf '{"imageLayoutVersion":"1.0.0"}' >"$dir/oci-layout"
-  jq -cn --arg d "sha256:$mdg" --argjson s "$msize" '{schemaVersion: 2, manifests: [
-      {mediaType: "application/vnd.oci.image.manifest.v1+json", digest: $d, size: $s,
-       annotations: {"org.opencontainers.image.ref.name": "latest"}}]}' >"$dir/index.json"
   rm -rf "$tmp"
-  echo "sha256:$mdg"
+  e2e_write_layout "$dir" "$manifest" application/vnd.oci.image.manifest.v1+json
+}
+
+# e2e_write_layout DIR JSON MEDIA_TYPE: stores the top-level manifest or index as a blob, and the
+# OCI layout files that point at it (ref name "latest"). Prints its digest.
+e2e_write_layout() {
+  local dir="$1" doc="$2" type="$3" dg size
+  dg="$(printf '%s' "$doc" | sha256sum | cut -d' ' -f1)"
+  size="$(printf '%s' "$doc" | wc -c)"
+  printf '%s' "$doc" >"$dir/blobs/sha256/$dg"
+  printf '{"imageLayoutVersion":"1.0.0"}' >"$dir/oci-layout"
+  jq -cn --arg t "$type" --arg d "sha256:$dg" --argjson s "$size" '{schemaVersion: 2, manifests: [
+      {mediaType: $t, digest: $d, size: $s,
+       annotations: {"org.opencontainers.image.ref.name": "latest"}}]}' >"$dir/index.json"
+  echo "sha256:$dg"
 }
 
 # e2e_build_index NAME IMAGE_FOR_THIS_PLATFORM OTHER_IMAGE: a multi-arch layout (an image index)
@@ -322,19 +329,12 @@ e2e_build_index() {
     cp "$E2E_WORK/images/$src/blobs/sha256/"* "$dir/blobs/sha256/"
     entries+=("$(jq -c '.manifests[0] | del(.annotations)' "$E2E_WORK/images/$src/index.json")")
   done
-  local index dg size
+  local index
   index="$(jq -cn --arg arch "$(e2e_goarch)" --argjson a "${entries[0]}" --argjson b "${entries[1]}" '{
       schemaVersion: 2, mediaType: "application/vnd.oci.image.index.v1+json",
       manifests: [($a + {platform: {os: "linux", architecture: $arch}}),
                   ($b + {platform: {os: "linux", architecture: "s390x"}})]}')"
-  dg="$(printf '%s' "$index" | sha256sum | cut -d' ' -f1)"
-  size="$(printf '%s' "$index" | wc -c)"
-  printf '%s' "$index" >"$dir/blobs/sha256/$dg"
-  printf '{"imageLayoutVersion":"1.0.0"}' >"$dir/oci-layout"
-  jq -cn --arg d "sha256:$dg" --argjson s "$size" '{schemaVersion: 2, manifests: [
-      {mediaType: "application/vnd.oci.image.index.v1+json", digest: $d, size: $s,
-       annotations: {"org.opencontainers.image.ref.name": "latest"}}]}' >"$dir/index.json"
-  echo "sha256:$dg"
+  e2e_write_layout "$dir" "$index" application/vnd.oci.image.index.v1+json
 }
 
 e2e_goarch() {
