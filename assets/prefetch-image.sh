@@ -170,6 +170,9 @@ validate_inputs() {
 # --------------------------------------------------------------------------------------------
 # containerd
 CTR=(ctr)
+# ctr 2.x asks the daemon for deprecations on every call (one more round trip) and prints each as a
+# warning (cgroup v1, old config keys): noise in the command output, which SSM truncates.
+export CONTAINERD_SUPPRESS_DEPRECATION_WARNINGS=1
 ctr_ns() { "${CTR[@]}" -n "$NAMESPACE" "$@"; }
 
 detect_containerd() {

@@ -52,11 +52,57 @@ e2e_ensure_packages() {
 }
 
 
+# --------------------------------------------------------------------------------------
+# Tools built from the Go module proxy (Debian 12 has containerd 1.6 only and no crictl), once,
+# into a cache that outlives the run: ${E2E_TOOLS_CACHE:-~/.cache/cdk-image-prefetcher}.
+E2E_CONTAINERD_MODULE=github.com/containerd/containerd/v2
+E2E_CRICTL_VERSION=v1.37.0
+E2E_TOOLS_CACHE="${E2E_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/cdk-image-prefetcher}"
+
+# e2e_go_install DIR PACKAGE@VERSION... [-- GO_BUILD_FLAGS...]: static binaries into DIR, atomically.
+e2e_go_install() {
+  local dir="$1" pkgs=() flags=()
+  shift
+  while (($#)) && [ "$1" != -- ]; do pkgs+=("$1"); shift; done
+  (($#)) && shift && flags=("$@")
+  command -v go >/dev/null 2>&1 || die "go is needed to build ${pkgs[*]}"
+  log "building ${pkgs[*]} with go (once; cached in $dir)"
+  rm -rf "$dir.tmp"
+  GOBIN="$dir.tmp" CGO_ENABLED=0 GOFLAGS=-mod=mod go install "${flags[@]}" "${pkgs[@]}" >&2 ||
+    die "go install ${pkgs[*]} failed"
+  rm -rf "$dir" && mv "$dir.tmp" "$dir"
+}
+
+# The containerd under test: Debian's 1.6 unless E2E_CONTAINERD names a 2.x release (vX.Y.Z), which
+# is built from source (containerd, ctr and the runc shim; runc stays Debian's) and put first on
+# PATH, where the node script finds it as it finds a node's.
+e2e_use_containerd() {
+  local v="${E2E_CONTAINERD:-system}" dir m=$E2E_CONTAINERD_MODULE
+  [ "$v" = system ] && return 0
+  [[ "$v" =~ ^v2\.[0-9]+\.[0-9]+$ ]] || die "E2E_CONTAINERD: a containerd 2.x release like v2.2.9, got: $v"
+  dir="$E2E_TOOLS_CACHE/containerd-$v"
+  { [ -x "$dir/containerd" ] && [ -x "$dir/ctr" ] && [ -x "$dir/containerd-shim-runc-v2" ]; } ||
+    e2e_go_install "$dir" "$m/cmd/containerd@$v" "$m/cmd/ctr@$v" "$m/cmd/containerd-shim-runc-v2@$v" \
+      -- -tags "no_btrfs no_devmapper no_zfs" -ldflags "-X $m/version.Version=$v"
+  export PATH="$dir:$PATH"
+}
+
+# crictl, to ask the CRI plugin itself (ImageStatus) as the kubelet does.
+e2e_use_crictl() {
+  local dir="$E2E_TOOLS_CACHE/crictl-$E2E_CRICTL_VERSION"
+  [ -x "$dir/crictl" ] || e2e_go_install "$dir" "sigs.k8s.io/cri-tools/cmd/crictl@$E2E_CRICTL_VERSION"
+  E2E_CRICTL="$dir/crictl"
+  export E2E_CRICTL
+}
+
 # Re-run the calling script inside a private mount namespace (mounts vanish with it).
 e2e_reexec_in_namespace() {
   [ "$(id -u)" = 0 ] || die "the node tests need root (containerd, runc, mounts)"
   if [ -z "${E2E_IN_NAMESPACE:-}" ]; then
     e2e_ensure_packages
+    # Builds need the network: before entering the namespace.
+    e2e_use_containerd
+    e2e_use_crictl
     export E2E_IN_NAMESPACE=1
     exec unshare -m -n --propagation private bash "$0" "$@"
   fi
@@ -141,8 +187,46 @@ e2e_make_tls() {
     -days 2 -extfile "$t/ext" -out "$t/server.crt" 2>/dev/null
 }
 
+# containerd's version as vX.Y.Z and its major number.
+e2e_containerd_version() {
+  E2E_CONTAINERD_VERSION="$(containerd --version | awk '{ print $3 }')"
+  E2E_CONTAINERD_VERSION="v${E2E_CONTAINERD_VERSION#v}"
+  E2E_CONTAINERD_MAJOR="${E2E_CONTAINERD_VERSION:1:1}"
+}
+
 e2e_write_containerd_config() {
   local d="$E2E_WORK/containerd"
+  e2e_containerd_version
+  if [ "$E2E_CONTAINERD_MAJOR" -ge 2 ]; then
+    # Shaped like the EKS AL2023 AMI's (version 3, discard_unpacked_layers, certs.d path). NRI is
+    # off: it would put its socket in the host's /var/run/nri.
+    cat >/etc/containerd/config.toml <<EOF
+version = 3
+root = "$d/root"
+state = "$d/state"
+[grpc]
+  address = "$d/containerd.sock"
+[ttrpc]
+  address = "$d/containerd.sock.ttrpc"
+[debug]
+  address = "$d/debug.sock"
+[metrics]
+  address = ""
+[plugins.'io.containerd.nri.v1.nri']
+  disable = true
+[plugins.'io.containerd.cri.v1.images']
+  snapshotter = "overlayfs"
+  discard_unpacked_layers = true
+  [plugins.'io.containerd.cri.v1.images'.pinned_images]
+    sandbox = "registry.k8s.io/pause:3.10"
+  [plugins.'io.containerd.cri.v1.images'.registry]
+    config_path = "/etc/containerd/certs.d:/etc/docker/certs.d"
+[plugins.'io.containerd.cri.v1.runtime'.cni]
+  bin_dirs = ["$d/cni-bin"]
+  conf_dir = "$d/cni-conf"
+EOF
+    return 0
+  fi
   cat >/etc/containerd/config.toml <<EOF
 version = 2
 root = "$d/root"
@@ -383,7 +467,18 @@ e2e_record_image() {
 
 # --------------------------------------------------------------------------------------
 # containerd helpers
-e2e_ctr() { ctr -a "$CONTAINERD_ADDRESS" -n "$E2E_NS" "$@"; }
+e2e_ctr() { CONTAINERD_SUPPRESS_DEPRECATION_WARNINGS=1 ctr -a "$CONTAINERD_ADDRESS" -n "$E2E_NS" "$@"; }
+# The CRI image service, as the kubelet calls it (crictl talks CRI v1 over the same socket).
+e2e_crictl() {
+  "$E2E_CRICTL" --config /dev/null --runtime-endpoint "unix://$CONTAINERD_ADDRESS" \
+    --image-endpoint "unix://$CONTAINERD_ADDRESS" --timeout 10s "$@"
+}
+# e2e_cri_knows REF TAG_REF DIGEST_REF: the CRI's ImageStatus for REF finds an image that lists
+# TAG_REF among its repoTags and DIGEST_REF among its repoDigests.
+e2e_cri_knows() {
+  e2e_crictl inspecti -o json "$1" 2>/dev/null |
+    jq -e --arg t "$2" --arg d "$3" '.status | (.repoTags | index($t)) != null and (.repoDigests | index($d)) != null' >/dev/null
+}
 
 # Remove every image and let GC drop content and snapshots (a cold node).
 e2e_wipe_images() {

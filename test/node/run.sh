@@ -106,20 +106,31 @@ DMULTI="$(e2e_push multi "$REPO" multi 2026-10-01T10:00:00.000+00:00)"
 echo "# push event (SSM document, EventBridge parameters)"
 run_ssm "$(params imageTags=v1 imageDigest="$D1")"
 expect "push event pulls the pushed digest" $? 0 "outcome=pulled"
+# What the script read from the node's containerd config (v2 TOML on 1.x, the v3 dump on 2.x).
+check "script found containerd ${E2E_CONTAINERD_VERSION}: ctr ${E2E_CONTAINERD_MAJOR}.x, the CRI's snapshotter and root" \
+  grep -qF "containerd ctr=${E2E_CONTAINERD_MAJOR}.x snapshotter=overlayfs root=${E2E_WORK}/containerd/root " "$OUT"
+check "no containerd deprecation warnings in the command output" bash -c "! grep -q DEPRECATION '$OUT'"
 check "tag reference points at the pushed digest" test "$(ref_digest "$IMG:v1")" = "$D1"
 check "digest reference exists" test "$(ref_digest "$IMG@$D1")" = "$D1"
 check "both references labelled io.cri-containerd.image=managed" \
   bash -c "[[ '$(ref_labels "$IMG:v1"),$(ref_labels "$IMG@$D1")' == *managed*,*managed* ]]"
 check "ctr images check: complete" store_consistent
-# What a CRI ImageStatus does: look the image up by either reference in k8s.io. (Debian 12 has no
-# crictl; the lookup is by name in the same metadata store the CRI plugin reads.)
-check "lookup by repo:tag and repo@digest in namespace k8s.io" \
-  test "$(e2e_ctr images ls -q | grep -cxF -e "$IMG:v1" -e "$IMG@$D1")" = 2
+# What the kubelet asks before it would pull: CRI ImageStatus, by the reference the pod names.
+check "CRI ImageStatus (crictl inspecti) of repo:tag finds it, with its tag and digest" \
+  e2e_cri_knows "$IMG:v1" "$IMG:v1" "$IMG@$D1"
+check "CRI ImageStatus of repo@digest (a digest-pinned pod) finds it" \
+  e2e_cri_knows "$IMG@$D1" "$IMG:v1" "$IMG@$D1"
 # The CRI plugin subscribes to image events in k8s.io and updates its image store (what
 # ImageStatus/ListImages answer from) for each reference; it logs each event and any failure.
 clog="$E2E_WORK/containerd/containerd.log"
+# (1.x logs `ImageCreate{Name:REF,...}`, 2.x `ImageCreate event name:\"REF\" ...`.)
+create_events() { # create_events REF...: number of ImageCreate events logged for these references
+  local pats=() r
+  for r in "$@"; do pats+=(-e "ImageCreate{Name:$r," -e "ImageCreate event name:\\\"$r\\\""); done
+  grep -cF "${pats[@]}" "$clog"
+}
 check "the CRI plugin received both references (ImageCreate events)" \
-  test "$(grep -cF -e "ImageCreate{Name:$IMG@$D1," -e "ImageCreate{Name:$IMG:v1," "$clog")" = 2
+  test "$(create_events "$IMG@$D1" "$IMG:v1")" = 2
 check "the CRI plugin handled them without error" bash -c "! grep -i 'failed to handle' '$clog' | grep -qF '$IMG'"
 e2e_stop_registry
 out="$(e2e_ctr run --rm "$IMG:v1" "t-$RANDOM" 2>&1)"
@@ -132,6 +143,7 @@ echo "# multi-arch push (an image index)"
 run_ssm "$(params imageTags=multi imageDigest="$DMULTI")"
 expect "index digest pulled for this platform" $? 0 "outcome=pulled"
 check "both references point at the index" test "$(ref_digest "$IMG:multi") $(ref_digest "$IMG@$DMULTI")" = "$DMULTI $DMULTI"
+check "CRI ImageStatus of the index digest finds it" e2e_cri_knows "$IMG@$DMULTI" "$IMG:multi" "$IMG@$DMULTI"
 out="$(e2e_ctr run --rm "$IMG:multi" "t-$RANDOM" 2>&1)"
 check "the container is this platform's image" test "$out" = "hello from v3"
 run_ssm "$(params imageTags=multi imageDigest="$DMULTI")"
