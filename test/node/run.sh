@@ -337,6 +337,20 @@ run_ssm "$(params imageTags=v1 imageDigest="$D1" pinImages=true)" PREFETCH_AWS_C
 expect "pull with the node's ecr-credential-provider" $? 0 "outcome=pulled"
 check "pinImages=true labels io.cri-containerd.pinned=pinned" bash -c "[[ '$(ref_labels "$IMG:v1")' == *io.cri-containerd.pinned=pinned* ]]"
 
+echo "# a snapshotter other than the transfer service's (2.x: unpacked with ctr --local)"
+e2e_wipe_images
+committed() { e2e_ctr snapshots --snapshotter "$1" ls | awk 'NR > 1 && $NF == "Committed"' | wc -l; }
+run_env PREFETCH_IMAGE_TAGS=v2 PREFETCH_IMAGE_DIGEST="$D2" PREFETCH_SNAPSHOTTER=native
+expect "pull for the native snapshotter" $? 0 "outcome=pulled"
+check "unpacked for native ($(committed native) committed snapshots), not for overlayfs" \
+  test "$(committed native) $(committed overlayfs)" = "2 0"
+if [ "$E2E_CONTAINERD_MAJOR" -ge 2 ]; then
+  check "2.x: the transfer service refused native; the script pulled with ctr --local" \
+    grep -qF "does not unpack for native (not in its unpack_config); pulling with ctr --local" "$OUT"
+else
+  check "1.x: ctr pulled and unpacked for native itself" bash -c "! grep -qF 'pulling with ctr --local' '$OUT'"
+fi
+
 # --- interrupted pulls ---------------------------------------------------------------------------
 echo "# pull killed with kill -9 half-way, then completed by the next run"
 kill_when() { # kill_when CONDITION_FUNCTION: start a pull of the big image, SIGKILL its group on CONDITION
@@ -356,7 +370,9 @@ kill_when() { # kill_when CONDITION_FUNCTION: start a pull of the big image, SIG
   return 1
 }
 fetching() { [ -n "$(e2e_ctr content active 2>/dev/null | awk 'NR > 1')" ]; }
-unpacking() { [ -n "$(ref_digest "$IMG@$DBIG")" ]; }
+# Unpacking: an active (extract) snapshot exists. 1.x ctr unpacks after the download; the 2.x
+# transfer service unpacks while it downloads and creates the digest reference only at the end.
+unpacking() { [ -n "$(e2e_ctr snapshots ls 2>/dev/null | awk 'NR > 1 && $NF == "Active"')" ]; }
 for phase in fetching unpacking; do
   if kill_when "$phase"; then
     ok "killed the pull while $phase"
