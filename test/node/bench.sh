@@ -4,8 +4,8 @@
 # image (BENCH_LAYERS x BENCH_LAYER_MB MiB random layers, default 4 x 256, plus a busybox layer).
 #
 # Measures (seconds, wall clock):
-#   coldStartSeconds        bare `ctr images pull` + `ctr run --rm`, nothing cached
-#   prefetchedStartSeconds  `ctr run --rm` after the script prefetched the image
+#   coldStartSeconds        bare `ctr images pull` + `ctr run --rm`, nothing cached (median)
+#   prefetchedStartSeconds  `ctr run --rm` after the script prefetched the image (median)
 #   scriptColdSeconds       the script, image absent (median of BENCH_ROUNDS)
 #   ctrPullColdSeconds      bare `ctr images pull` of the same digest (median of BENCH_ROUNDS),
 #                           measured alternately with the script, image and content removed between
@@ -90,38 +90,30 @@ run_container() {
   [ "$out" = "bench ready" ] || die "container output: $out"
 }
 
-log "cold start: bare pull + run"
+# Each round: a cold start (bare pull, timed alone and with the container run that follows) and
+# a prefetch (the script cold, the script again, then a timed container run), in alternating order.
 e2e_wipe_images
-wipe
-t="$(now)"
-bare_pull
-run_container "$IMG@$DIGEST"
-cold_start="$(since "$t")"
-
-log "prefetched start: script, then run"
-wipe
-script_pull
-warm_runtime
-sync
-t="$(now)"
-run_container "$IMG:v1"
-prefetched_start="$(since "$t")"
-
-script_times=() ctr_times=() rerun_times=() extra_times=()
+script_times=() ctr_times=() rerun_times=() extra_times=() cold_times=() prefetched_times=()
 for ((i = 1; i <= BENCH_ROUNDS; i++)); do
-  log "round $i/$BENCH_ROUNDS: script cold, bare ctr pull cold, script rerun"
+  log "round $i/$BENCH_ROUNDS: bare ctr pull + run, and script cold + script rerun + run"
   for what in $( ((i % 2)) && echo "script ctr" || echo "ctr script"); do
     wipe
     if [ "$what" = script ]; then
       t="$(now)"; script_pull; script_times+=("$(since "$t")")
       extra_times+=("$(awk -v a="${script_times[-1]}" -v b="$SCRIPT_PULL" 'BEGIN { printf "%.3f", a - b }')")
       t="$(now)"; script_pull; rerun_times+=("$(since "$t")")
+      warm_runtime
+      sync
+      t="$(now)"; run_container "$IMG:v1"; prefetched_times+=("$(since "$t")")
     else
       t="$(now)"; bare_pull; ctr_times+=("$(since "$t")")
+      run_container "$IMG@$DIGEST"; cold_times+=("$(since "$t")")
     fi
   done
 done
 
+cold_start="$(median "${cold_times[@]}")"
+prefetched_start="$(median "${prefetched_times[@]}")"
 script_cold="$(median "${script_times[@]}")"
 ctr_cold="$(median "${ctr_times[@]}")"
 rerun="$(median "${rerun_times[@]}")"
@@ -133,8 +125,8 @@ ratio="$(awk -v a="$script_cold" -v b="$ctr_cold" 'BEGIN { printf "%.3f", a / b 
 size_mb=$((BENCH_LAYERS * BENCH_LAYER_MB))
 
 printf '\n| measure (%s MiB image, containerd %s, loopback) | seconds |\n|---|---|\n' "$size_mb" "$(containerd --version | awk '{ print $3 }')"
-printf '| cold start: bare ctr pull + ctr run | %s |\n' "$cold_start"
-printf '| prefetched start: ctr run after the script | %s |\n' "$prefetched_start"
+printf '| cold start: bare ctr pull + ctr run (median of %s: %s) | %s |\n' "$BENCH_ROUNDS" "${cold_times[*]}" "$cold_start"
+printf '| prefetched start: ctr run after the script (median of %s: %s) | %s |\n' "$BENCH_ROUNDS" "${prefetched_times[*]}" "$prefetched_start"
 printf '| speedup | %sx |\n' "$speedup"
 printf '| script, cold (median of %s: %s) | %s |\n' "$BENCH_ROUNDS" "${script_times[*]}" "$script_cold"
 printf '| bare ctr images pull, cold (median of %s: %s) | %s |\n' "$BENCH_ROUNDS" "${ctr_times[*]}" "$ctr_cold"
