@@ -131,15 +131,18 @@ project.addTask('lint:shell', {
   exec: 'bash scripts/shellcheck.sh',
 });
 project.testTask.spawn(project.tasks.tryFind('lint:shell')!);
-// containerd 2.x as EKS AL2023 runs it, built from the Go module proxy (Debian 12 has 1.6 only).
+// Besides Debian's containerd 1.6: 2.2 as EKS AL2023 runs it and 1.7 as EKS AL2 runs it, built
+// from their Go modules (test/node/lib.sh; Debian 12 has 1.6 only).
 const CONTAINERD_2X = 'v2.2.9';
+const CONTAINERD_17 = 'v1.7.29';
 const testNode = project.addTask('test:node', {
-  description: `Run the node script against a real containerd (Debian's 1.6, then ${CONTAINERD_2X}) and registry on loopback (root), then the event-to-node chain`,
+  description: `Run the node script against a real containerd (Debian's 1.6, ${CONTAINERD_2X}, ${CONTAINERD_17}) and registry on loopback (root), and the event-to-node chain`,
   exec: 'bash test/node/run.sh',
 });
 testNode.exec('bash test/contract/node-chain.sh');
 testNode.exec(`E2E_CONTAINERD=${CONTAINERD_2X} bash test/node/run.sh`);
 testNode.exec(`E2E_CONTAINERD=${CONTAINERD_2X} bash test/contract/node-chain.sh`);
+testNode.exec(`E2E_CONTAINERD=${CONTAINERD_17} bash test/node/run.sh`);
 project.addTask('bench', {
   description: 'Benchmark cold vs prefetched container start and the script overhead (root)',
   exec: 'bash test/node/bench.sh',

@@ -55,35 +55,46 @@ e2e_ensure_packages() {
 # --------------------------------------------------------------------------------------
 # Tools built from the Go module proxy (Debian 12 has containerd 1.6 only and no crictl), once,
 # into a cache that outlives the run: ${E2E_TOOLS_CACHE:-~/.cache/cdk-image-prefetcher}.
-E2E_CONTAINERD_MODULE=github.com/containerd/containerd/v2
 E2E_CRICTL_VERSION=v1.37.0
 E2E_TOOLS_CACHE="${E2E_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/cdk-image-prefetcher}"
 
-# e2e_go_install DIR PACKAGE@VERSION... [-- GO_BUILD_FLAGS...]: static binaries into DIR, atomically.
+# e2e_go_install DIR PACKAGE@VERSION...: static binaries into DIR, atomically.
 e2e_go_install() {
-  local dir="$1" pkgs=() flags=()
+  local dir="$1"
   shift
-  while (($#)) && [ "$1" != -- ]; do pkgs+=("$1"); shift; done
-  (($#)) && shift && flags=("$@")
-  command -v go >/dev/null 2>&1 || die "go is needed to build ${pkgs[*]}"
-  log "building ${pkgs[*]} with go (once; cached in $dir)"
+  command -v go >/dev/null 2>&1 || die "go is needed to build $*"
+  log "building $* with go (once; cached in $dir)"
   rm -rf "$dir.tmp"
-  GOBIN="$dir.tmp" CGO_ENABLED=0 GOFLAGS=-mod=mod go install "${flags[@]}" "${pkgs[@]}" >&2 ||
-    die "go install ${pkgs[*]} failed"
+  GOBIN="$dir.tmp" CGO_ENABLED=0 GOFLAGS=-mod=mod go install "$@" >&2 || die "go install $* failed"
   rm -rf "$dir" && mv "$dir.tmp" "$dir"
 }
 
-# The containerd under test: Debian's 1.6 unless E2E_CONTAINERD names a 2.x release (vX.Y.Z), which
-# is built from source (containerd, ctr and the runc shim; runc stays Debian's) and put first on
-# PATH, where the node script finds it as it finds a node's.
+# The containerd under test: Debian's 1.6 unless E2E_CONTAINERD names a 1.7 or 2.x release
+# (vX.Y.Z), which is built from its module source (containerd, ctr and the runc shim; runc stays
+# Debian's) and put first on PATH, where the node script finds it as it finds a node's. (`go
+# install pkg@version` refuses 1.7: its go.mod has exclude directives; building inside the module
+# honours them.)
 e2e_use_containerd() {
-  local v="${E2E_CONTAINERD:-system}" dir m=$E2E_CONTAINERD_MODULE
+  local v="${E2E_CONTAINERD:-system}" dir m src
   [ "$v" = system ] && return 0
-  [[ "$v" =~ ^v2\.[0-9]+\.[0-9]+$ ]] || die "E2E_CONTAINERD: a containerd 2.x release like v2.2.9, got: $v"
+  [[ "$v" =~ ^v(1\.7|2\.[0-9]+)\.[0-9]+$ ]] || die "E2E_CONTAINERD: a containerd 1.7 or 2.x release like v2.2.9, got: $v"
+  m=github.com/containerd/containerd
+  [[ "$v" == v2.* ]] && m+=/v2
   dir="$E2E_TOOLS_CACHE/containerd-$v"
-  { [ -x "$dir/containerd" ] && [ -x "$dir/ctr" ] && [ -x "$dir/containerd-shim-runc-v2" ]; } ||
-    e2e_go_install "$dir" "$m/cmd/containerd@$v" "$m/cmd/ctr@$v" "$m/cmd/containerd-shim-runc-v2@$v" \
-      -- -tags "no_btrfs no_devmapper no_zfs" -ldflags "-X $m/version.Version=$v"
+  { [ -x "$dir/containerd" ] && [ -x "$dir/ctr" ] && [ -x "$dir/containerd-shim-runc-v2" ]; } && {
+    export PATH="$dir:$PATH"
+    return 0
+  }
+  command -v go >/dev/null 2>&1 || die "go is needed to build containerd $v"
+  log "building containerd $v with go (once; cached in $dir)"
+  src="$(cd / && GOFLAGS=-mod=mod go mod download -json "$m@$v" | jq -r '.Dir // empty')"
+  [ -d "$src" ] || die "go mod download $m@$v failed"
+  rm -rf "$dir.tmp" "$dir.src"
+  cp -r "$src" "$dir.src" && chmod -R u+w "$dir.src"
+  (cd "$dir.src" && CGO_ENABLED=0 GOFLAGS=-mod=mod go build -tags "no_btrfs no_devmapper no_zfs no_aufs" \
+    -ldflags "-X $m/version.Version=$v" -o "$dir.tmp/" ./cmd/containerd ./cmd/ctr ./cmd/containerd-shim-runc-v2) >&2 ||
+    die "building containerd $v failed"
+  rm -rf "$dir" "$dir.src" && mv "$dir.tmp" "$dir"
   export PATH="$dir:$PATH"
 }
 
