@@ -75,16 +75,19 @@ e2e_go_install() {
 # install pkg@version` refuses 1.7: its go.mod has exclude directives; building inside the module
 # honours them.)
 e2e_use_containerd() {
-  local v="${E2E_CONTAINERD:-system}" dir m src
+  local v="${E2E_CONTAINERD:-system}" dir m
   [ "$v" = system ] && return 0
   [[ "$v" =~ ^v(1\.7|2\.[0-9]+)\.[0-9]+$ ]] || die "E2E_CONTAINERD: a containerd 1.7 or 2.x release like v2.2.9, got: $v"
   m=github.com/containerd/containerd
   [[ "$v" == v2.* ]] && m+=/v2
   dir="$E2E_TOOLS_CACHE/containerd-$v"
-  { [ -x "$dir/containerd" ] && [ -x "$dir/ctr" ] && [ -x "$dir/containerd-shim-runc-v2" ]; } && {
-    export PATH="$dir:$PATH"
-    return 0
-  }
+  { [ -x "$dir/containerd" ] && [ -x "$dir/ctr" ] && [ -x "$dir/containerd-shim-runc-v2" ]; } ||
+    e2e_build_containerd "$v" "$m" "$dir"
+  export PATH="$dir:$PATH"
+}
+
+e2e_build_containerd() { # e2e_build_containerd VERSION MODULE DIR
+  local v="$1" m="$2" dir="$3" src
   command -v go >/dev/null 2>&1 || die "go is needed to build containerd $v"
   log "building containerd $v with go (once; cached in $dir)"
   src="$(cd / && GOFLAGS=-mod=mod go mod download -json "$m@$v" | jq -r '.Dir // empty')"
@@ -95,7 +98,6 @@ e2e_use_containerd() {
     -ldflags "-X $m/version.Version=$v" -o "$dir.tmp/" ./cmd/containerd ./cmd/ctr ./cmd/containerd-shim-runc-v2) >&2 ||
     die "building containerd $v failed"
   rm -rf "$dir" "$dir.src" && mv "$dir.tmp" "$dir"
-  export PATH="$dir:$PATH"
 }
 
 # crictl, to ask the CRI plugin itself (ImageStatus) as the kubelet does.
@@ -206,13 +208,11 @@ e2e_containerd_version() {
 }
 
 e2e_write_containerd_config() {
-  local d="$E2E_WORK/containerd"
+  local d="$E2E_WORK/containerd" f=/etc/containerd/config.toml
   e2e_containerd_version
-  if [ "$E2E_CONTAINERD_MAJOR" -ge 2 ]; then
-    # Shaped like the EKS AL2023 AMI's (version 3, discard_unpacked_layers, certs.d path). NRI is
-    # off: it would put its socket in the host's /var/run/nri.
-    cat >/etc/containerd/config.toml <<EOF
-version = 3
+  # Own root, state and sockets; the version line and the plugin sections depend on the version.
+  printf 'version = %s\n' "$((E2E_CONTAINERD_MAJOR >= 2 ? 3 : 2))" >"$f"
+  cat >>"$f" <<EOF
 root = "$d/root"
 state = "$d/state"
 [grpc]
@@ -223,6 +223,11 @@ state = "$d/state"
   address = "$d/debug.sock"
 [metrics]
   address = ""
+EOF
+  if [ "$E2E_CONTAINERD_MAJOR" -ge 2 ]; then
+    # Shaped like the EKS AL2023 AMI's (version 3, discard_unpacked_layers, certs.d path). NRI is
+    # off: it would put its socket in the host's /var/run/nri.
+    cat >>"$f" <<EOF
 [plugins.'io.containerd.nri.v1.nri']
   disable = true
 [plugins.'io.containerd.cri.v1.images']
@@ -236,20 +241,8 @@ state = "$d/state"
   bin_dirs = ["$d/cni-bin"]
   conf_dir = "$d/cni-conf"
 EOF
-    return 0
-  fi
-  cat >/etc/containerd/config.toml <<EOF
-version = 2
-root = "$d/root"
-state = "$d/state"
-[grpc]
-  address = "$d/containerd.sock"
-[ttrpc]
-  address = "$d/containerd.sock.ttrpc"
-[debug]
-  address = "$d/debug.sock"
-[metrics]
-  address = ""
+  else
+    cat >>"$f" <<EOF
 [plugins]
   [plugins."io.containerd.internal.v1.opt"]
     path = "$d/opt"
@@ -263,6 +256,7 @@ state = "$d/state"
       bin_dir = "$d/cni-bin"
       conf_dir = "$d/cni-conf"
 EOF
+  fi
 }
 
 # The node's registry host config for the ECR host: trust the test CA (a relative path, as
