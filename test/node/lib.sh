@@ -93,7 +93,7 @@ e2e_build_containerd() { # e2e_build_containerd VERSION MODULE DIR
   src="$(cd / && GOFLAGS=-mod=mod go mod download -json "$m@$v" | jq -r '.Dir // empty')"
   [ -d "$src" ] || die "go mod download $m@$v failed"
   rm -rf "$dir.tmp" "$dir.src"
-  cp -r "$src" "$dir.src" && chmod -R u+w "$dir.src"
+  { mkdir -p "${dir%/*}" && cp -r "$src" "$dir.src" && chmod -R u+w "$dir.src"; } || die "cannot copy $src to $dir.src"
   (cd "$dir.src" && CGO_ENABLED=0 GOFLAGS=-mod=mod go build -tags "no_btrfs no_devmapper no_zfs no_aufs" \
     -ldflags "-X $m/version.Version=$v" -o "$dir.tmp/" ./cmd/containerd ./cmd/ctr ./cmd/containerd-shim-runc-v2) >&2 ||
     die "building containerd $v failed"
