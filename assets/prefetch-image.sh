@@ -25,17 +25,23 @@
 #   PREFETCH_ECR_CREDENTIAL_PROVIDER (/etc/eks/image-credential-provider/ecr-credential-provider),
 #   PREFETCH_AWS_CLI (aws: the CLI used for get-login-password and describe-images).
 #
-# Exit codes (SSM marks any non-zero exit Failed, so "already present" is 0; the summary's outcome
-# tells pulled from present):
-#   0  the image is present at the end (outcome=pulled|present), or nothing matches (outcome=nothing)
+# Exit codes. SSM marks any non-zero exit Failed, and a rollout's MaxErrors counts Failed nodes, so a
+# node that is fine but for which the pull is not meant exits 0 too; the summary's outcome tells them
+# apart (pulled | present | nothing | skipped-<reason>):
+#   0  the image is present at the end (outcome=pulled|present), nothing matches (outcome=nothing), or
+#      the node is fine and skips the image:
+#        skipped-disk          containerd's filesystem would pass maxDiskUsagePercent
+#        skipped-platform      the pushed index has no image for the node's platform
+#        skipped-not-an-image  the manifest is an artifact (signature, attestation, SBOM, cache, chart)
+#        skipped-locked        another run on this node holds the image's lock past the wait; it
+#                              completes the image and reports its own outcome
 #   1  unexpected failure (unpack, tag or label failed; a required tool is missing)
 #   2  bad input (a parameter fails its pattern, or a bad combination)
 #   3  authentication/authorization failure (no ECR token, or the registry refused it)
 #   4  registry or network failure after PREFETCH_MAX_ATTEMPTS attempts (throttling, 5xx, timeouts)
-#   5  skipped by the disk guard (containerd's filesystem above PREFETCH_MAX_DISK_PERCENT)
 #   6  containerd unavailable (no ctr, or the daemon does not answer)
 #   7  not found (the tag or digest does not exist in the repository)
-#   8  timed out waiting for another prefetch of the same image (lock)
+#   (5 and 8 were the disk guard and the lock wait before they became skips; they are not reused.)
 #
 # Why it pulls this way:
 # - Credentials: the token goes into an Authorization header in a private copy of the node's
@@ -79,8 +85,8 @@ umask 077
 : "${PREFETCH_ECR_CREDENTIAL_PROVIDER:=/etc/eks/image-credential-provider/ecr-credential-provider}"
 : "${PREFETCH_AWS_CLI:=aws}"
 
-readonly EXIT_OK=0 EXIT_FAIL=1 EXIT_INPUT=2 EXIT_AUTH=3 EXIT_NETWORK=4 EXIT_DISK=5 \
-  EXIT_CONTAINERD=6 EXIT_NOT_FOUND=7 EXIT_LOCK=8
+readonly EXIT_OK=0 EXIT_FAIL=1 EXIT_INPUT=2 EXIT_AUTH=3 EXIT_NETWORK=4 \
+  EXIT_CONTAINERD=6 EXIT_NOT_FOUND=7
 readonly NAMESPACE=k8s.io
 readonly LABEL_MANAGED=io.cri-containerd.image=managed
 readonly LABEL_PINNED=io.cri-containerd.pinned=pinned
@@ -102,7 +108,7 @@ finish() {
   [ -n "$WORK" ] && rm -rf -- "$WORK"
   local now="${EPOCHREALTIME}" secs
   secs="$(awk -v a="$START" -v b="$now" 'BEGIN { printf "%.1f", b - a }')"
-  [ "$rc" -ne 0 ] && case "$OUTCOME" in pulled | present | nothing) OUTCOME=failed ;; esac
+  [ "$rc" -ne 0 ] && case "$OUTCOME" in pulled | present | nothing | skipped-*) OUTCOME=failed ;; esac
   say "summary image=${SUMMARY_IMAGE} digest=${SUMMARY_DIGESTS:--} outcome=${OUTCOME} seconds=${secs} exit=${rc}"
   exit "$rc"
 }
@@ -114,6 +120,13 @@ fail() { # fail CODE OUTCOME MESSAGE
   OUTCOME="$2"
   err "$3"
   exit "$1"
+}
+
+# The whole run skips (exit 0): the node is fine, the pull is not for it now.
+skip() { # skip REASON MESSAGE
+  OUTCOME="skipped-$1"
+  say "skipped ($1): $2"
+  exit "$EXIT_OK"
 }
 
 # --------------------------------------------------------------------------------------------
@@ -340,7 +353,7 @@ label_refs() { # label_refs DIGEST TAG...
 # --------------------------------------------------------------------------------------------
 # Disk guard: containerd's filesystem must stay at or below maxDiskUsagePercent, counting the
 # image's estimated footprint when known (compressed size x2: content store + unpacked layers).
-disk_guard() { # disk_guard [NEED_BYTES]
+disk_guard() { # disk_guard [NEED_BYTES]: 1 (and SKIP_MESSAGE) when the pull must not happen
   local need_k=$((${1:-0} * 2 / 1024)) dir="$CONTAINERD_ROOT" line used avail pct
   while [ ! -d "$dir" ] && [ "$dir" != / ]; do dir="$(dirname "$dir")"; done
   line="$(df -Pk "$dir" 2>/dev/null | awk 'NR == 2 { print $3, $4 }')" || line=""
@@ -348,7 +361,8 @@ disk_guard() { # disk_guard [NEED_BYTES]
   read -r used avail <<<"$line"
   pct=$(((used + need_k) * 100 / (used + avail) + ((used + need_k) * 100 % (used + avail) > 0)))
   if ((pct > 10#$PREFETCH_MAX_DISK_PERCENT)); then
-    fail "$EXIT_DISK" skipped-disk "disk guard: $dir would be ${pct}% used (image estimate $((need_k / 1024)) MiB), above maxDiskUsagePercent=${PREFETCH_MAX_DISK_PERCENT}; not pulling"
+    SKIP_MESSAGE="disk guard: $dir would be ${pct}% used (image estimate $((need_k / 1024)) MiB), above maxDiskUsagePercent=${PREFETCH_MAX_DISK_PERCENT}; not pulling"
+    return 1
   fi
   say "disk guard: $dir ${pct}% used with the image estimate, limit ${PREFETCH_MAX_DISK_PERCENT}%"
 }
@@ -503,12 +517,48 @@ ctr_pull() { ctr_ns "$@" >"$WORK/pull.out"; }
 # To a file: a digest is computed over the exact bytes ($(...) would drop trailing newlines).
 fetch_object_to() { fetch_object "$2" >"$1"; }
 
+# A container image manifest has an image config and filesystem layers (OCI image spec,
+# manifest.md and layer.md; Docker image manifest v2 schema 2). Artifacts stored the same way do not:
+# cosign signatures and attestations (layers application/vnd.dev.cosign.* and dsse envelopes), SBOMs,
+# BuildKit caches (config application/vnd.buildkit.cacheconfig.v0), Helm charts (config
+# application/vnd.cncf.helm.config.v1+json), SOCI indexes (artifactType, empty config).
+readonly RE_IMAGE_CONFIG='^application/vnd\.(oci\.image\.config\.v1\+json|docker\.container\.image\.v1\+json)$'
+readonly RE_IMAGE_LAYER='^application/vnd\.(oci\.image\.layer\.(nondistributable\.)?v1\.tar(\+gzip|\+zstd)?|docker\.image\.rootfs\.(foreign\.)?diff\.tar\.gzip)$'
+readonly RE_MANIFEST_TYPE='^application/vnd\.(oci\.image\.manifest\.v1\+json|docker\.distribution\.manifest\.v2\+json)$'
+# is_image MANIFEST_JSON: 0 for a container image manifest; else 1 and the first odd media type in NOT_IMAGE.
+is_image() {
+  local rest="$1" re config type
+  NOT_IMAGE=""
+  re='"artifactType"[[:space:]]*:[[:space:]]*"([^"]*)"'
+  [[ "$1" =~ $re ]] && { NOT_IMAGE="artifactType ${BASH_REMATCH[1]}"; return 1; }
+  re='"config"[[:space:]]*:[[:space:]]*\{[^}]*"mediaType"[[:space:]]*:[[:space:]]*"([^"]*)"'
+  [[ "$1" =~ $re ]] || { NOT_IMAGE="no config descriptor"; return 1; }
+  config="${BASH_REMATCH[1]}"
+  [[ "$config" =~ $RE_IMAGE_CONFIG ]] || { NOT_IMAGE="config $config"; return 1; }
+  # Every other media type is the manifest's own or a layer's.
+  re='"mediaType"[[:space:]]*:[[:space:]]*"([^"]*)"(.*)'
+  while [[ "$rest" =~ $re ]]; do
+    type="${BASH_REMATCH[1]}"
+    rest="${BASH_REMATCH[2]}"
+    [[ "$type" == "$config" || "$type" =~ $RE_MANIFEST_TYPE || "$type" =~ $RE_IMAGE_LAYER ]] ||
+      { NOT_IMAGE="layer $type"; return 1; }
+  done
+  return 0
+}
+
 # Estimated image size (bytes of config + layers for our platform) from its manifest, in IMAGE_SIZE.
+# Returns 1 with SKIP_REASON and SKIP_MESSAGE when the node must not pull it: no image for its
+# platform in an index, or not a container image.
 # (Not called in $(...): with_retries and fail must run in the main shell.)
 image_size() { # image_size DIGEST MANIFEST_JSON
   local doc="$2" child os="${PREFETCH_PLATFORM%%/*}" arch="${PREFETCH_PLATFORM#*/}" rest re size
   arch="${arch%%/*}"
   if [[ "$doc" != *'"manifests"'* ]]; then
+    if ! is_image "$doc"; then
+      SKIP_REASON=not-an-image
+      SKIP_MESSAGE="${IMAGE}@$1 is not a container image (${NOT_IMAGE}); not pulling"
+      return 1
+    fi
     # An image manifest: every "size" is a descriptor's (config, layers). Summed in bash: jq
     # costs ~50 ms a start, this is on every cold pull.
     IMAGE_SIZE=0
@@ -524,10 +574,14 @@ image_size() { # image_size DIGEST MANIFEST_JSON
   # An index (multi-arch): the size of our platform's image manifest.
   child="$(jq -r --arg os "$os" --arg arch "$arch" \
     '[.manifests[] | select(.platform.os == $os and .platform.architecture == $arch)][0].digest // empty' <<<"$doc")"
-  [[ "$child" =~ $RE_DIGEST ]] || fail "$EXIT_NOT_FOUND" not-found "no ${PREFETCH_PLATFORM} image in ${IMAGE}@$1"
+  if [[ ! "$child" =~ $RE_DIGEST ]]; then
+    SKIP_REASON=platform
+    SKIP_MESSAGE="no ${PREFETCH_PLATFORM} image in ${IMAGE}@$1 (an index for other platforms); not pulling"
+    return 1
+  fi
   with_retries "fetch manifest ${child}" fetch_object "${IMAGE}@${child}"
   [[ "$RETRY_OUT" != *'"manifests"'* ]] || fail "$EXIT_FAIL" failed "nested index in ${IMAGE}@$1"
-  image_size "$child" "$RETRY_OUT"
+  image_size "$child" "$RETRY_OUT" || { SKIP_MESSAGE="${SKIP_MESSAGE/${IMAGE}@${child}/${IMAGE}@$1 (${child})}"; return 1; }
 }
 
 # --------------------------------------------------------------------------------------------
@@ -538,12 +592,15 @@ prefetch_one() { # prefetch_one DIGEST TAG...
   shift
   SUMMARY_DIGESTS="${SUMMARY_DIGESTS:+$SUMMARY_DIGESTS,}$digest"
 
-  # Serialize with other runs for the same digest; the second run waits, then finds it present.
+  # Serialize with other runs for the same digest; the second run waits, then finds it present. If
+  # the wait runs out, the holder is still at it and reports its own outcome: this run skips.
   exec {lockfd}>"${PREFETCH_RUN_DIR}/locks/${digest#sha256:}.lock"
   if ! flock -n "$lockfd"; then
     say "another prefetch of ${digest} is running; waiting up to ${PREFETCH_LOCK_TIMEOUT_SECONDS}s"
-    flock -w "$PREFETCH_LOCK_TIMEOUT_SECONDS" "$lockfd" ||
-      fail "$EXIT_LOCK" lock-timeout "timed out waiting for the lock on ${digest}"
+    if ! flock -w "$PREFETCH_LOCK_TIMEOUT_SECONDS" "$lockfd"; then
+      skip_image "$lockfd" locked "another run on this node still holds the lock on ${digest} after ${PREFETCH_LOCK_TIMEOUT_SECONDS}s; it completes the image"
+      return 0
+    fi
   fi
 
   image_state "$digest" "$@"
@@ -551,9 +608,15 @@ prefetch_one() { # prefetch_one DIGEST TAG...
     [ -n "${HOSTS_DIR:-}" ] || prepare_registry
     with_retries "fetch manifest ${digest}" fetch_object "${IMAGE}@${digest}"
     manifest="$RETRY_OUT"
-    image_size "$digest" "$manifest"
+    if ! image_size "$digest" "$manifest"; then
+      skip_image "$lockfd" "$SKIP_REASON" "$SKIP_MESSAGE"
+      return 0
+    fi
     size="$IMAGE_SIZE"
-    disk_guard "$size"
+    if ! disk_guard "$size"; then
+      skip_image "$lockfd" disk "$SKIP_MESSAGE"
+      return 0
+    fi
     say "pulling ${IMAGE}@${digest} ($((size / 1048576)) MiB compressed) snapshotter=${SNAPSHOTTER}"
     local pull=(images pull --hosts-dir "$HOSTS_DIR" --snapshotter "$SNAPSHOTTER"
       --platform "$PREFETCH_PLATFORM" --label "$LABEL_MANAGED")
@@ -583,6 +646,14 @@ prefetch_one() { # prefetch_one DIGEST TAG...
   [ -n "$LABELED" ] || label_refs "$digest" "$@"
   say "ready ${IMAGE}@${digest} as $(printf '%s ' "${@/#/${IMAGE}:}")(${RESULTS[-1]})"
   exec {lockfd}>&-
+}
+
+# One image skipped (the run goes on with the others): skip_image LOCK_FD REASON MESSAGE
+skip_image() {
+  local fd="$1"
+  RESULTS+=("skipped-$2")
+  say "skipped ($2): $3"
+  exec {fd}>&-
 }
 
 # Jitter, then token and private hosts dir: everything that precedes the first ECR contact.
@@ -616,7 +687,7 @@ mode_push() {
     return 0
   fi
   if [ "$STATE" = missing ]; then
-    disk_guard 0
+    disk_guard 0 || skip disk "$SKIP_MESSAGE"
     jitter
   fi
   prefetch_one "$digest" "$tag"
@@ -625,7 +696,7 @@ mode_push() {
 mode_tags() {
   local tag digest
   say "mode=tags image=${IMAGE} tags=${PREFETCH_IMAGE_TAGS}"
-  disk_guard 0
+  disk_guard 0 || skip disk "$SKIP_MESSAGE"
   prepare_registry
   for tag in "${TAGS[@]}"; do
     # Tags move: resolve against the registry (one small request), then pull that digest.
@@ -639,7 +710,7 @@ mode_tags() {
 
 mode_newest() {
   say "mode=newest image=${IMAGE} tagPrefixes=${PREFETCH_TAG_PREFIXES:-*}"
-  disk_guard 0
+  disk_guard 0 || skip disk "$SKIP_MESSAGE"
   jitter
   command -v "$PREFETCH_AWS_CLI" >/dev/null 2>&1 ||
     fail "$EXIT_FAIL" failed "no aws CLI: needed for describe-images when imageTags is empty"
@@ -708,8 +779,11 @@ main() {
   else
     mode_newest
   fi
+  # The run's outcome: pulled if any image was, else present if any was, else the first skip.
   case " ${RESULTS[*]} " in
     *" pulled "*) OUTCOME=pulled ;;
+    *" present "*) OUTCOME=present ;;
+    *" skipped-"*) OUTCOME="${RESULTS[0]}" ;;
     *) OUTCOME=present ;;
   esac
   exit "$EXIT_OK"

@@ -485,9 +485,18 @@ e2e_cri_knows() {
     jq -e --arg t "$2" --arg d "$3" '.status | (.repoTags | index($t)) != null and (.repoDigests | index($d)) != null' >/dev/null
 }
 
-# Remove every image and let GC drop content and snapshots (a cold node).
+# Remove every image and every lease, and let GC drop content and snapshots (a cold node). The
+# leases matter: a pull killed with SIGKILL leaves its lease behind (ctr's, gc.expire 24 h), which
+# keeps the snapshots and blobs it made alive after their images are removed; a later pull then finds
+# those snapshots and skips fetching their layers (containerd core/unpack/unpacker.go: "Unpack may
+# skip fetching layers whose snapshots already exist"), which is not what a cold node does.
 e2e_wipe_images() {
-  local refs
+  local refs leases
+  leases="$(e2e_ctr leases ls -q)"
+  if [ -n "$leases" ]; then
+    # shellcheck disable=SC2086 # one lease ID per word
+    e2e_ctr leases rm --sync $leases >/dev/null
+  fi
   refs="$(e2e_ctr images ls -q)"
   if [ -n "$refs" ]; then
     # shellcheck disable=SC2086 # one reference per word
@@ -495,6 +504,35 @@ e2e_wipe_images() {
   fi
   # content without an image (e.g. from an interrupted pull) is removed by GC too.
   e2e_ctr content ls -q | xargs -r ctr -a "$CONTAINERD_ADDRESS" -n "$E2E_NS" content rm >/dev/null 2>&1 || true
+}
+
+# e2e_image_usable REF [SNAPSHOTTER]: REF is what the CRI needs to report it (ImageStatus) and to
+# start a container from it, read here independently of the node script: the manifest (this
+# platform's, under an index) and the config blob, the committed snapshot named by the chain ID of
+# the config's diff IDs, and the config's GC label `containerd.io/gc.ref.snapshot.<snapshotter>`
+# that keeps that snapshot alive once no lease holds it. Layer blobs are not required: the CRI
+# reads only the manifests and the config (containerd v2.2 internal/cri/store/image/image.go,
+# getImage) and runs containers from the snapshot; with discard_unpacked_layers (EKS AL2023) its
+# own pulls let GC drop the layer blobs after unpacking (internal/cri/server/images/image_pull.go,
+# ChildGCLabelsFilterLayers).
+e2e_image_usable() {
+  local ref="$1" sn="${2:-overlayfs}" target doc config chain="" d
+  target="$(e2e_ctr images ls | awk -v r="$ref" 'NR > 1 && $1 == r { print $3 }')"
+  [ -n "$target" ] || return 1
+  doc="$(e2e_ctr content get "$target" 2>/dev/null)" || return 1
+  if jq -e '.manifests' <<<"$doc" >/dev/null 2>&1; then
+    d="$(jq -r --arg a "$(e2e_goarch)" \
+      '[.manifests[] | select(.platform.os == "linux" and .platform.architecture == $a)][0].digest // empty' <<<"$doc")"
+    doc="$(e2e_ctr content get "$d" 2>/dev/null)" || return 1
+  fi
+  config="$(jq -r '.config.digest // empty' <<<"$doc")"
+  [ -n "$config" ] || return 1
+  for d in $(e2e_ctr content get "$config" 2>/dev/null | jq -r '.rootfs.diff_ids[]'); do
+    if [ -z "$chain" ]; then chain="$d"; else chain="sha256:$(printf '%s %s' "$chain" "$d" | sha256sum | cut -d' ' -f1)"; fi
+  done
+  [ -n "$chain" ] || return 1
+  e2e_ctr snapshots --snapshotter "$sn" info "$chain" 2>/dev/null | jq -e '.Kind == "Committed"' >/dev/null || return 1
+  e2e_ctr content ls "digest==$config" | grep -qF "containerd.io/gc.ref.snapshot.$sn=$chain"
 }
 
 # Run the node script as SSM would (the rendered document) or directly (env vars).

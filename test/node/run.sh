@@ -85,7 +85,16 @@ ref_labels() { e2e_ctr images ls | awk -v r="$1" 'NR > 1 && $1 == r { print $NF 
 store_state() { { e2e_ctr images ls | awk 'NR > 1 { print $1, $3, $NF }'; e2e_ctr content ls -q; } | sort; }
 summary_field() { sed -n "s/.*prefetch: summary .*$1=\([^ ]*\).*/\1/p" "$OUT"; }
 # Every image in k8s.io is complete (no half-made image that looks present).
-store_consistent() { ! e2e_ctr images check 2>/dev/null | awk 'NR > 1' | grep -v ' complete ' | grep -q .; }
+# Every image in k8s.io has all its blobs (what a ctr pull leaves).
+store_complete() { ! e2e_ctr images check 2>/dev/null | awk 'NR > 1' | grep -v ' complete ' | grep -q .; }
+# Every image in k8s.io is usable by the CRI (lib.sh: manifest, config, committed snapshot kept by the
+# config's GC label; layer blobs may be absent, as after a CRI pull that discards them).
+store_consistent() {
+  local ref
+  while read -r ref; do
+    e2e_image_usable "$ref" || { echo "# not usable by the CRI: $ref"; return 1; }
+  done < <(e2e_ctr images ls -q)
+}
 
 # ---------------------------------------------------------------------------------------------
 log "building and pushing test images"
@@ -102,6 +111,115 @@ DBIG="$(e2e_push big "$REPO" big 2026-10-01T10:00:00.000+00:00)"
 e2e_build_index multi small3 small2 >/dev/null
 DMULTI="$(e2e_push multi "$REPO" multi 2026-10-01T10:00:00.000+00:00)"
 
+blob_requests() { grep -c '"GET /v2/[^ ]*/blobs/' "$E2E_WORK/registry/registry.log" || true; }
+# push_artifact KIND TAG: push a tagged non-image artifact the way its tool stores it in ECR (blobs
+# and manifest through the registry API); prints the manifest digest.
+push_artifact() {
+  local kind="$1" tag="$2" config_type layer_type artifact="" config='{}' layer manifest
+  case "$kind" in
+    cosign-signature) # cosign: an OCI image config, a simple-signing payload as the layer
+      config_type=application/vnd.oci.image.config.v1+json
+      config='{"architecture":"","os":"","config":{},"rootfs":{"type":"layers","diff_ids":[]}}'
+      layer_type=application/vnd.dev.cosign.simplesigning.v1+json ;;
+    helm-chart) config_type=application/vnd.cncf.helm.config.v1+json layer_type=application/vnd.cncf.helm.chart.content.v1.tar+gzip ;;
+    buildkit-cache) config_type=application/vnd.buildkit.cacheconfig.v0 layer_type=application/vnd.oci.image.layer.v1.tar+gzip ;;
+    soci-index) config_type=application/vnd.oci.empty.v1+json layer_type=application/vnd.amazon.soci.ztoc.v1
+      artifact=application/vnd.amazon.soci.index.v1+json ;;
+  esac
+  layer="$kind payload $RANDOM"
+  manifest="$(jq -cn --arg ct "$config_type" --arg cd "sha256:$(printf '%s' "$config" | sha256sum | cut -d' ' -f1)" \
+    --argjson cs "${#config}" --arg lt "$layer_type" --arg ld "sha256:$(printf '%s' "$layer" | sha256sum | cut -d' ' -f1)" \
+    --argjson ls "${#layer}" --arg at "$artifact" '{schemaVersion: 2, mediaType: "application/vnd.oci.image.manifest.v1+json"}
+      + (if $at == "" then {} else {artifactType: $at} end)
+      + {config: {mediaType: $ct, digest: $cd, size: $cs}, layers: [{mediaType: $lt, digest: $ld, size: $ls}]}')"
+  local base="https://$E2E_HOST/v2/$REPO" curl_auth=(curl -sf --cacert "$E2E_WORK/registry/tls/ca.crt" -u "AWS:$E2E_TOKEN")
+  local blob
+  for blob in "$config" "$layer"; do
+    "${curl_auth[@]}" -X POST -o /dev/null -D "$E2E_WORK/tmp/upload.h" "$base/blobs/uploads/" || die "blob upload of $kind failed"
+    local loc
+    loc="$(sed -n 's/^[Ll]ocation: *\([^\r]*\).*/\1/p' "$E2E_WORK/tmp/upload.h")"
+    [[ "$loc" == http* ]] || loc="https://$E2E_HOST$loc"
+    printf '%s' "$blob" | "${curl_auth[@]}" -X PUT -o /dev/null -H 'Content-Type: application/octet-stream' --data-binary @- \
+      "$loc&digest=sha256:$(printf '%s' "$blob" | sha256sum | cut -d' ' -f1)" || die "blob upload of $kind failed"
+  done
+  printf '%s' "$manifest" | "${curl_auth[@]}" -X PUT -o /dev/null -H 'Content-Type: application/vnd.oci.image.manifest.v1+json' \
+    --data-binary @- "$base/manifests/$tag" || die "manifest upload of $kind failed"
+  echo "sha256:$(printf '%s' "$manifest" | sha256sum | cut -d' ' -f1)"
+}
+
+kill_when() { # kill_when CONDITION_FUNCTION: start a pull of the big image, SIGKILL its group on CONDITION
+  e2e_wipe_images
+  setsid env PREFETCH_ACCOUNT_ID="$E2E_ACCOUNT" PREFETCH_REGION="$E2E_REGION" PREFETCH_REPOSITORY="$REPO" \
+    PREFETCH_JITTER_SECONDS=0 PREFETCH_IMAGE_TAGS=big PREFETCH_IMAGE_DIGEST="$DBIG" bash "$E2E_SCRIPT" >"$OUT" 2>&1 &
+  local pid=$! i
+  for i in $(seq 400); do
+    if "$1"; then
+      kill -9 -- "-$pid" 2>/dev/null
+      wait "$pid" 2>/dev/null
+      return 0
+    fi
+    sleep 0.02
+  done
+  wait "$pid"
+  return 1
+}
+fetching() { [ -n "$(e2e_ctr content active 2>/dev/null | awk 'NR > 1')" ]; }
+# Unpacking: the first snapshot exists and the tag does not yet. 1.x ctr unpacks after the
+# download; the 2.x transfer service unpacks each layer as it arrives and creates the digest
+# reference only at the end. (A kill that lands after the unpack, before the tag, is completed by
+# the next run without a pull: outcome=present.)
+unpacking() { [ -n "$(e2e_ctr snapshots ls 2>/dev/null | awk 'NR > 1')" ] && [ -z "$(ref_digest "$IMG:big")" ]; }
+interrupted_pulls() {
+  echo "# pull killed with kill -9 half-way, then completed by the next run"
+  local phase rc want out
+  for phase in fetching unpacking; do
+    if ! kill_when "$phase"; then
+      notok "could not catch the pull while $phase"
+      continue
+    fi
+    ok "killed the pull while $phase"
+    check "no tag reference after the kill ($phase)" test -z "$(ref_digest "$IMG:big")"
+    run_env PREFETCH_IMAGE_TAGS=big PREFETCH_IMAGE_DIGEST="$DBIG"
+    rc=$?
+    want=pulled
+    [ "$phase" = unpacking ] && want="(pulled|present)"
+    expect "the next run completes it ($phase)" "$rc" 0 "outcome=$want"
+    check "both references after the re-run ($phase)" test "$(ref_digest "$IMG:big") $(ref_digest "$IMG@$DBIG")" = "$DBIG $DBIG"
+    # The killed pull's lease still holds the snapshots it committed; the re-run's unpacker skipped
+    # fetching their layers, so those blobs may be absent: the state a CRI pull that discards
+    # layers leaves, usable by the CRI. Either way the image must not depend on that lease.
+    check "usable by the CRI after the re-run ($phase)" store_consistent
+    echo "# $phase: re-run $(summary_field outcome), $(layer_blobs "$DBIG") layer blobs in the content store"
+    drop_leases
+    check "still usable once the killed pull's lease is gone, as after its 24 h expiry ($phase)" store_consistent
+    out="$(e2e_ctr run --rm "$IMG:big" "t-$RANDOM" 2>&1)"
+    check "container starts from the completed image ($phase)" test "$out" = "big image"
+  done
+}
+layer_blobs() { # layer_blobs MANIFEST_DIGEST -> "present/total"
+  local all have
+  all="$(e2e_ctr content get "$1" | jq -r '.layers[].digest')"
+  have="$(e2e_ctr content ls -q | grep -cxF "$all")"
+  echo "$have/$(wc -l <<<"$all")"
+}
+drop_leases() {
+  local leases
+  leases="$(e2e_ctr leases ls -q)"
+  # shellcheck disable=SC2086 # one lease ID per word
+  [ -z "$leases" ] || e2e_ctr leases rm --sync $leases >/dev/null
+}
+# E2E_ONLY=interrupted [E2E_REPEAT=N]: only these cases, N times in a row (flakiness hunt).
+if [ "${E2E_ONLY:-}" = interrupted ]; then
+  for ((round = 1; round <= ${E2E_REPEAT:-1}; round++)); do
+    echo "# round $round"
+    interrupted_pulls
+  done
+  e2e_summary
+  ((FAILED == 0))
+  exit
+fi
+
+
 # --- push event: exact digest, both references, labels, runs offline --------------------------
 echo "# push event (SSM document, EventBridge parameters)"
 run_ssm "$(params imageTags=v1 imageDigest="$D1")"
@@ -114,7 +232,8 @@ check "tag reference points at the pushed digest" test "$(ref_digest "$IMG:v1")"
 check "digest reference exists" test "$(ref_digest "$IMG@$D1")" = "$D1"
 check "both references labelled io.cri-containerd.image=managed" \
   bash -c "[[ '$(ref_labels "$IMG:v1"),$(ref_labels "$IMG@$D1")' == *managed*,*managed* ]]"
-check "ctr images check: complete" store_consistent
+check "ctr images check: complete" store_complete
+check "usable by the CRI: manifest, config, committed snapshot kept by its GC label" store_consistent
 # What the kubelet asks before it would pull: CRI ImageStatus, by the reference the pod names.
 check "CRI ImageStatus (crictl inspecti) of repo:tag finds it, with its tag and digest" \
   e2e_cri_knows "$IMG:v1" "$IMG:v1" "$IMG@$D1"
@@ -164,6 +283,18 @@ expect "second run reports present" "$rc" 0 "outcome=present"
 check "second run made no registry request" test "$(e2e_registry_requests)" = "$before"
 check "second run took ${secs}s (best of 3; < 0.5 s, no jitter)" awk -v s="$secs" 'BEGIN { exit !(s < 0.5) }'
 check "no aws call (token) on the no-op path" test "$(wc -l <"$AWS_SHIM_STATE/calls.log")" = "$calls"
+
+echo "# layer blobs discarded after unpacking (as a CRI pull with discard_unpacked_layers leaves them)"
+for layer in $(e2e_ctr content get "$D1" | jq -r '.layers[].digest'); do e2e_ctr content rm "$layer" >/dev/null; done
+check "v1's layer blobs are gone, its snapshots stay" bash -c "[ -z \"\$(ctr -a '$CONTAINERD_ADDRESS' -n $E2E_NS content ls -q | grep -xF '$(jq -r '.layers[0].digest' "$E2E_WORK/images/small1/blobs/sha256/${D1#sha256:}")')\" ]"
+before="$(e2e_registry_requests)"
+run_ssm "$(params imageTags=v1 imageDigest="$D1")"
+expect "an unpacked image without its layer blobs is present (the CRI needs no layer blob)" $? 0 "outcome=present"
+check "... and made no registry request" test "$(e2e_registry_requests)" = "$before"
+check "... and is usable by the CRI" store_consistent
+check "... CRI ImageStatus finds it" e2e_cri_knows "$IMG@$D1" "$IMG:v1" "$IMG@$D1"
+out="$(e2e_ctr run --rm "$IMG:v1" "t-$RANDOM" 2>&1)"
+check "... a container starts from it" test "$out" = "hello from v1"
 
 echo "# two concurrent runs pull once"
 e2e_wipe_images
@@ -311,9 +442,31 @@ e2e_wipe_images
 run_ssm "$(params imageTags= maxAttempts=2)"
 expect "throttled beyond maxAttempts -> network exit code" $? 4 "giving up after 2 attempts"
 rm -f "$AWS_SHIM_STATE/mode"
+
+echo "# the node is fine but the pull is not for it: exit 0, outcome=skipped-<reason> (a rollout's MaxErrors counts only non-zero exits)"
 run_ssm "$(params imageTags=v1 imageDigest="$D1" maxDiskUsagePercent=1)"
-expect "disk guard tripped -> skip exit code" $? 5 "outcome=skipped-disk"
+expect "disk guard tripped -> skipped, exit 0" $? 0 "outcome=skipped-disk"
 check "nothing pulled when the disk guard trips" test -z "$(ref_digest "$IMG@$D1")"
+run_ssm "$(params imageTags=multi imageDigest="$DMULTI")" PREFETCH_PLATFORM=linux/arm64
+expect "an index without the node's platform -> skipped, exit 0" $? 0 "outcome=skipped-platform"
+check "nothing pulled for another platform" test -z "$(ref_digest "$IMG@$DMULTI")"
+for kind in cosign-signature helm-chart buildkit-cache soci-index; do
+  dart="$(push_artifact "$kind" "sha256-${D1#sha256:}.$kind")"
+  before="$(blob_requests)"
+  run_ssm "$(params imageTags="sha256-${D1#sha256:}.$kind" imageDigest="$dart")"
+  expect "a $kind pushed with a tag -> skipped-not-an-image, exit 0" $? 0 "outcome=skipped-not-an-image"
+  check "... nothing pulled, no blob fetched (only the manifest was read)" \
+    test "$(ref_digest "$IMG@$dart")-$(blob_requests)" = "-$before"
+done
+exec {held}>"$PREFETCH_RUN_DIR/locks/${D1#sha256:}.lock"
+flock -n "$held"
+run_ssm "$(params imageTags=v1 imageDigest="$D1")" PREFETCH_LOCK_TIMEOUT_SECONDS=1
+expect "another run holds the image's lock past the wait -> skipped, exit 0" $? 0 "outcome=skipped-locked"
+exec {held}>&-
+run_ssm "$(params imageTags="v1,sha256-${D1#sha256:}.helm-chart")"
+expect "tags: one image pulled, one skipped -> the run's outcome is pulled" $? 0 "outcome=pulled"
+check "... and the other image's skip is in the output" grep -qF "skipped (not-an-image)" "$OUT"
+e2e_wipe_images
 run_ssm "$(params imageTags=nope)"
 expect "unknown tag -> not-found exit code" $? 7 "outcome=not-found"
 e2e_stop_containerd
@@ -352,46 +505,8 @@ else
 fi
 
 # --- interrupted pulls ---------------------------------------------------------------------------
-echo "# pull killed with kill -9 half-way, then completed by the next run"
-kill_when() { # kill_when CONDITION_FUNCTION: start a pull of the big image, SIGKILL its group on CONDITION
-  e2e_wipe_images
-  setsid env PREFETCH_ACCOUNT_ID="$E2E_ACCOUNT" PREFETCH_REGION="$E2E_REGION" PREFETCH_REPOSITORY="$REPO" \
-    PREFETCH_JITTER_SECONDS=0 PREFETCH_IMAGE_TAGS=big PREFETCH_IMAGE_DIGEST="$DBIG" bash "$E2E_SCRIPT" >"$OUT" 2>&1 &
-  local pid=$! i
-  for i in $(seq 400); do
-    if "$1"; then
-      kill -9 -- "-$pid" 2>/dev/null
-      wait "$pid" 2>/dev/null
-      return 0
-    fi
-    sleep 0.02
-  done
-  wait "$pid"
-  return 1
-}
-fetching() { [ -n "$(e2e_ctr content active 2>/dev/null | awk 'NR > 1')" ]; }
-# Unpacking: the first snapshot exists and the tag does not yet. 1.x ctr unpacks after the
-# download; the 2.x transfer service unpacks each layer as it arrives and creates the digest
-# reference only at the end. (A kill that lands after the unpack, before the tag, is completed by
-# the next run without a pull: outcome=present.)
-unpacking() { [ -n "$(e2e_ctr snapshots ls 2>/dev/null | awk 'NR > 1')" ] && [ -z "$(ref_digest "$IMG:big")" ]; }
-for phase in fetching unpacking; do
-  if kill_when "$phase"; then
-    ok "killed the pull while $phase"
-    check "no tag reference after the kill ($phase)" test -z "$(ref_digest "$IMG:big")"
-    run_env PREFETCH_IMAGE_TAGS=big PREFETCH_IMAGE_DIGEST="$DBIG"
-    rc=$?
-    want=pulled
-    [ "$phase" = unpacking ] && want="(pulled|present)"
-    expect "the next run completes it ($phase)" "$rc" 0 "outcome=$want"
-    check "both references after the re-run ($phase)" test "$(ref_digest "$IMG:big") $(ref_digest "$IMG@$DBIG")" = "$DBIG $DBIG"
-    check "complete and consistent after the re-run ($phase)" store_consistent
-    out="$(e2e_ctr run --rm "$IMG:big" "t-$RANDOM" 2>&1)"
-    check "container starts from the completed image ($phase)" test "$out" = "big image"
-  else
-    notok "could not catch the pull while $phase"
-  fi
-done
+# (defined above, next to the image build, so that E2E_ONLY=interrupted can run them alone)
+interrupted_pulls
 
 # --- the token on command lines -----------------------------------------------------------------
 echo "# the registry token never appears in a process command line"
