@@ -147,6 +147,16 @@ project.addTask('bench', {
   description: 'Benchmark cold vs prefetched container start and the script overhead (root)',
   exec: 'bash test/node/bench.sh',
 });
+// The push path at fleet scale: a real fleet on this machine (a test) and a model up to 5,000 nodes.
+project.addTask('test:fleet', {
+  description: 'Run 10 real containerd nodes against one registry under SendCommand\'s dispatch semantics, old vs new push path (root)',
+  exec: 'bash test/fleet/run.sh',
+});
+project.addTask('bench:fleet', {
+  description: 'Model the push rollout for 10 to 5,000 nodes (old vs new path); the last line is JSON (not a test)',
+  exec: 'node test/fleet/model.js',
+  receiveArgs: true,
+});
 
 // ---------------------------------------------------------------------------
 // Every jsii language: build what this machine can (npm, Python, Java, Go) and

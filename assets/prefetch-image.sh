@@ -11,7 +11,8 @@
 #   PREFETCH_IMAGE_TAGS     comma-separated tags (up to 20), or empty
 #   PREFETCH_IMAGE_DIGEST   sha256:... (push event: exactly one tag with it), or empty
 #   PREFETCH_TAG_PREFIXES   with no tags: only consider images having a tag with one of these prefixes
-#   PREFETCH_JITTER_SECONDS (30)  PREFETCH_MAX_DISK_PERCENT (80)  PREFETCH_PIN (false)  PREFETCH_MAX_ATTEMPTS (5)
+#   PREFETCH_JITTER_SECONDS (90)  PREFETCH_MAX_DISK_PERCENT (80)  PREFETCH_PIN (false)  PREFETCH_MAX_ATTEMPTS (5)
+#   PREFETCH_EVENT_TIME     the push's time (YYYY-MM-DDThh:mm:ssZ, the EventBridge event's), or empty
 # Modes:
 #   digest + one tag  pull exactly that digest, then add the tag reference (push event)
 #   tags, no digest   resolve each tag against the registry, pull its digest, add both references
@@ -71,7 +72,8 @@ umask 077
 : "${PREFETCH_IMAGE_TAGS:=}"
 : "${PREFETCH_IMAGE_DIGEST:=}"
 : "${PREFETCH_TAG_PREFIXES:=}"
-: "${PREFETCH_JITTER_SECONDS:=30}"
+: "${PREFETCH_JITTER_SECONDS:=90}"
+: "${PREFETCH_EVENT_TIME:=}"
 : "${PREFETCH_MAX_DISK_PERCENT:=80}"
 : "${PREFETCH_PIN:=false}"
 : "${PREFETCH_MAX_ATTEMPTS:=5}"
@@ -139,6 +141,7 @@ readonly RE_TAG='^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$'
 readonly RE_TAG_LIST='^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}(,[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}){0,19}$'
 readonly RE_DIGEST='^sha256:[a-f0-9]{64}$'
 readonly RE_JITTER='^[0-9]{1,4}$'
+readonly RE_EVENT_TIME='^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$'
 readonly RE_PERCENT='^([1-9]|[1-9][0-9]|100)$'
 readonly RE_BOOL='^(true|false)$'
 readonly RE_ATTEMPTS='^([1-9]|10)$'
@@ -171,6 +174,11 @@ validate_inputs() {
   [ -z "$PREFETCH_TAG_PREFIXES" ] || check_tag_list tagPrefixes "$PREFETCH_TAG_PREFIXES"
   check jitterSeconds "$PREFETCH_JITTER_SECONDS" "$RE_JITTER"
   ((10#$PREFETCH_JITTER_SECONDS <= 3600)) || fail "$EXIT_INPUT" bad-input "jitterSeconds must be at most 3600, got $PREFETCH_JITTER_SECONDS"
+  if [ -n "$PREFETCH_EVENT_TIME" ]; then
+    check eventTime "$PREFETCH_EVENT_TIME" "$RE_EVENT_TIME"
+    EVENT_EPOCH="$(date -u -d "$PREFETCH_EVENT_TIME" +%s 2>/dev/null)" ||
+      fail "$EXIT_INPUT" bad-input "eventTime is not a valid time: $PREFETCH_EVENT_TIME"
+  fi
   check maxDiskUsagePercent "$PREFETCH_MAX_DISK_PERCENT" "$RE_PERCENT"
   check pinImages "$PREFETCH_PIN" "$RE_BOOL"
   check maxAttempts "$PREFETCH_MAX_ATTEMPTS" "$RE_ATTEMPTS"
@@ -657,13 +665,30 @@ skip_image() {
 }
 
 # Jitter, then token and private hosts dir: everything that precedes the first ECR contact.
+# Each node draws a slot in [0, jitterSeconds]. Without a push time the slot counts from now (the
+# association). With one (a push), it counts from the push: SSM reaches the nodes of a big fleet
+# over a ramp of 1, 2, 4, ... at a time, and a node reached late must not wait a whole jitter more.
+# A node whose slot has already passed waits a random time up to the time since the push (at most
+# the jitter), so that the nodes of the ramp's last waves do not all call ECR at once.
 JITTERED=""
 jitter() {
   [ -n "$JITTERED" ] && return 0
   JITTERED=1
-  local ms
-  ms="$(rand_ms $((10#$PREFETCH_JITTER_SECONDS * 1000)))"
-  say "jitter: waiting ${ms} ms before contacting ECR"
+  local total=$((10#$PREFETCH_JITTER_SECONDS * 1000)) ms since="" now
+  ms="$(rand_ms "$total")"
+  if [ -n "${EVENT_EPOCH:-}" ]; then
+    now="${EPOCHREALTIME/[.,]/}"
+    since=$((now / 1000 - EVENT_EPOCH * 1000))
+    ((since < 0)) && since=0 # clock skew: the push is "now"
+    if ((ms > since)); then
+      ms=$((ms - since))
+    else
+      ms="$(rand_ms $((since < total ? since : total)))"
+    fi
+    say "jitter: waiting ${ms} ms before contacting ECR (${since} ms since the push)"
+  else
+    say "jitter: waiting ${ms} ms before contacting ECR"
+  fi
   sleep_ms "$ms"
 }
 prepare_registry() {

@@ -33,14 +33,19 @@ for (const [id, rule] of Object.entries(resources).filter(([, r]) => r.Type === 
   const p = rule.Properties;
   const detail = p.EventPattern.detail;
   const target = p.Targets[0];
-  const selector = target.RunCommandParameters.RunCommandTargets[0];
+  const machineId: string = target.Arn.Ref;
+  const send = stateMachineTask(machineId);
+  const selector = send.Parameters.Targets[0];
   say();
   say(`EventBridge rule ${p.Name} (${id})`);
   say(`  fires when ECR reports a successful push ("${p.EventPattern['detail-type'][0]}", action ${detail['action-type'][0]}, result ${detail.result[0]})`);
   say(`  to repository ${detail['repository-name'].map(nameOf).join(', ')}`);
   say(`  with an image tag matching ${JSON.stringify(detail['image-tag'])} (untagged pushes never match)`);
-  say(`  and then asks SSM Run Command to run document ${nameOf(target.Arn['Fn::Join'][1].slice(-1)[0])} (named by CloudFormation)`);
-  say(`  on every EC2 instance whose tag ${selector.Key.replace(/^tag:/, '')} is one of ${JSON.stringify(selector.Values)}`);
+  say(`  and then starts Step Functions state machine ${machineId}, which calls SSM SendCommand once to run`);
+  say(`  document ${send.Parameters.DocumentName} (named by CloudFormation) on every EC2 instance whose tag`);
+  say(`  ${selector.Key.replace(/^tag:/, '')} is one of ${JSON.stringify(selector.Values)}: SSM starts with one node and doubles up to`);
+  say(`  ${send.Parameters.MaxConcurrency} of them at once (MaxConcurrency), stops sending after ${send.Parameters.MaxErrors} failed nodes (MaxErrors),`);
+  say(`  and gives up on a node that does not answer within ${send.Parameters.TimeoutSeconds} s (TimeoutSeconds)`);
   say('  Each node receives these parameters (<x> = taken from the push event):');
   const template_ = JSON.parse(target.InputTransformer.InputTemplate.replace(/<([^>]+)>/g, '"<$1>"'));
   for (const [name, values] of Object.entries(template_)) {
@@ -63,6 +68,13 @@ for (const [id, association] of Object.entries(resources).filter(([, r]) => r.Ty
   const prefixes = p.Parameters.tagPrefixes[0];
   say(`  pulls: ${tags ? `tags ${tags}` : `the most recently pushed tagged image${prefixes ? ` among tags starting with ${prefixes}` : ''}`}`);
   say(`  parameters: ${Object.entries(p.Parameters).map(([k, v]) => `${k}=${nameOf((v as any[])[0])}`).join(' ')}`);
+}
+
+/** The SendCommand task of a state machine of the template, references written ${LogicalId}. */
+function stateMachineTask(id: string): any {
+  const body = resources[id].Properties.DefinitionString;
+  const text = typeof body === 'string' ? body : body['Fn::Join'][1].map((part: any) => (typeof part === 'string' ? part : `\${${part.Ref ?? JSON.stringify(part)}}`)).join('');
+  return JSON.parse(text).States.SendCommand;
 }
 
 const [documentId, document] = Object.entries(resources).find(([, r]) => r.Type === 'AWS::SSM::Document')!;

@@ -1,10 +1,12 @@
-// Push path: an ECR push (PUSH/SUCCESS with a tag) reaches the node through the EventBridge rule
-// and SSM Run Command, and the node holds exactly the pushed digest under the tag; a second push
-// of the same tag moves the node's tag reference to the new digest.
+// Push path: an ECR push (PUSH/SUCCESS with a tag) reaches the node through the EventBridge rule,
+// the push rollout (Step Functions -> SSM SendCommand with MaxConcurrency and MaxErrors) and the
+// document, and the node holds exactly the pushed digest under the tag; the command ran with the
+// prefetcher's rollout settings (ListCommands); a second push of the same tag moves the node's tag
+// reference to the new digest.
 import { IntegTest } from '@aws-cdk/integ-tests-alpha';
 import { App, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as ecr from 'aws-cdk-lib/aws-ecr';
-import { checkNodeImages, ImagePusher, integTestOptions, makeNode, NODE_TAG_KEY, testImage, waitUntilOnline } from './support';
+import { checkNodeImages, checkPushCommand, ImagePusher, integTestOptions, makeNode, NODE_TAG_KEY, testImage, waitUntilOnline } from './support';
 import { ImagePrefetcher, NodeSelector } from '../src';
 
 const app = new App();
@@ -29,7 +31,8 @@ const pushFirst = online.next(pusher.push(integ, first, 'v1'));
 const firstLanded = checkNodeImages(integ, pushFirst, node, pusher.references(first, 'v1'), {
   waitFor: pusher.references(first, 'v1')[0],
 });
-const pushSecond = firstLanded.next(pusher.push(integ, second, 'v1'));
+const rolloutChecked = checkPushCommand(integ, firstLanded, prefetcher, first.digest);
+const pushSecond = rolloutChecked.next(pusher.push(integ, second, 'v1'));
 checkNodeImages(integ, pushSecond, node, [
   ...pusher.references(second, 'v1'),
   // the first image stays (digest reference) until the kubelet's image GC removes it

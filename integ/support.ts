@@ -368,6 +368,26 @@ export function checkNodeImages(integ: IntegTest, after: IApiCall, node: TestNod
   })).waitForAssertions({ totalTimeout: Duration.minutes(12), interval: Duration.seconds(15), backoffRate: 1 }));
 }
 
+/**
+ * Asserts, in the account, that a push's command went out through the push rollout with the
+ * prefetcher's rollout settings: SSM ListCommands for the prefetch document lists the command of
+ * `digest` (its comment names the digest) with this MaxConcurrency and MaxErrors. (EventBridge's
+ * Run Command target could not set them: the command would show SendCommand's defaults, 50 and 0.)
+ */
+export function checkPushCommand(integ: IntegTest, after: IApiCall, prefetcher: ImagePrefetcher, digest: string): IApiCall {
+  const list = integ.assertions.awsApiCall('SSM', 'listCommands', {
+    Filters: [{ key: 'DocumentName', value: prefetcher.document.ref }],
+  }).expect(ExpectedResult.objectLike({
+    Commands: Match.arrayWith([Match.objectLike({
+      Comment: `cdk-image-prefetcher ${digest}`,
+      MaxConcurrency: prefetcher.pushRollout.maxConcurrency,
+      MaxErrors: prefetcher.pushRollout.maxErrors,
+    })]),
+  })).waitForAssertions({ totalTimeout: Duration.minutes(5), interval: Duration.seconds(15), backoffRate: 1 });
+  after.next(list);
+  return list;
+}
+
 /** The node tag value of a stack: unique per test stack, so that parallel tests do not meet. */
 export function nodeTagValue(stack: Stack): string {
   return stack.stackName;

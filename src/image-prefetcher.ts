@@ -2,18 +2,25 @@ import { Annotations, Duration, Names, Stack, Token, TokenComparison } from 'aws
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as ecr from 'aws-cdk-lib/aws-ecr';
 import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
+import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { NodeSelector } from './node-selector';
 import { PrefetchDeadLetterQueue } from './prefetch-dead-letter-queue';
 import { PrefetchDocument } from './prefetch-document';
+import { checkDeliveryTimeout, PushRollout } from './push-rollout';
 import { ReconcileSchedule } from './reconcile-schedule';
-import { RunCommandTarget } from './run-command-target';
 import { TagFilter } from './tag-filter';
 import { Threshold } from './threshold';
 import { checkInteger, checkRetryPolicy, fail, isUnresolved, OCI_TAG } from './validation';
+
+/** Rollout defaults, chosen with the fleet model (test/fleet/model.js; README, "Rollout at fleet scale"). */
+const DEFAULT_MAX_CONCURRENCY = Threshold.percentage(100);
+const DEFAULT_MAX_ERRORS = Threshold.percentage(100);
+const DEFAULT_JITTER = Duration.seconds(90);
 
 /** How the SSM console ranks nodes that do not have the images. */
 export enum ComplianceSeverity {
@@ -67,18 +74,32 @@ export interface ImagePrefetcherProps {
   readonly reconcileSchedule?: ReconcileSchedule;
 
   /**
-   * How many nodes the association runs on at once.
+   * How many nodes prefetch at once, after a push (SendCommand) and when nodes join or reconcile
+   * (the association). SSM starts with one node and doubles up to this; the others wait for a
+   * free slot. The nodes' random `jitter` spreads their ECR calls over time.
    *
-   * @default Threshold.percentage(20)
+   * @default Threshold.percentage(100) - every node at once after the ramp, so that a push warms
+   * the whole fleet in about one pull time (README, "Rollout at fleet scale")
    */
   readonly maxConcurrency?: Threshold;
 
   /**
-   * How many failed nodes stop the association from running on further nodes.
+   * After how many failed nodes the command is not sent to further nodes, after a push and when
+   * nodes join. Nodes that skip an image (full disk, another platform, not an image) exit 0 and
+   * do not count.
    *
-   * @default Threshold.percentage(100) - a full disk or a busy node must not keep the other nodes cold
+   * @default Threshold.percentage(100) - a broken node must not keep the other nodes cold
    */
   readonly maxErrors?: Threshold;
+
+  /**
+   * How long a push's command waits for a node that does not answer (stopped, agent down) before
+   * SSM gives up on that node (Delivery Timed Out, which is not an error). Such a node pulls the
+   * current images at its next join or reconcile run (30 seconds to 30 days).
+   *
+   * @default Duration.minutes(10)
+   */
+  readonly deliveryTimeout?: Duration;
 
   /**
    * Severity of the compliance item when a node lacks the images.
@@ -89,9 +110,10 @@ export interface ImagePrefetcherProps {
 
   /**
    * Each node waits a random time up to this before contacting ECR, so that a fleet does
-   * not hit ECR's per-account API rate limits at the same instant (0 to 3600 seconds).
+   * not hit ECR's per-account API rate limits at the same instant (0 to 3600 seconds). For
+   * fleets above 5,000 nodes, raise it in proportion (README, "Rollout at fleet scale").
    *
-   * @default Duration.seconds(30)
+   * @default Duration.seconds(90)
    */
   readonly jitter?: Duration;
 
@@ -126,7 +148,7 @@ export interface ImagePrefetcherProps {
   readonly executionTimeout?: Duration;
 
   /**
-   * Queue for push events EventBridge could not deliver to Run Command after its retries.
+   * Queue for push events EventBridge could not deliver to the push rollout after its retries.
    *
    * @default - a queue shared by the stack's prefetchers, encrypted with SQS-managed keys
    */
@@ -187,8 +209,14 @@ export class ImagePrefetcher extends Construct {
   /** The SSM Command document carrying the node script (shared by the stack's prefetchers). */
   public readonly document: ssm.CfnDocument;
 
-  /** The role EventBridge assumes to run the command. */
+  /** The role EventBridge assumes to start the push rollout. */
   public readonly eventRole: iam.IRole;
+
+  /** The push leg: the state machine that sends the command with the rollout settings. */
+  public readonly pushRollout: PushRollout;
+
+  /** The state machine that sends a push's command to the nodes. */
+  public readonly stateMachine: sfn.IStateMachine;
 
   /** The queue that receives push events EventBridge could not deliver. */
   public readonly deadLetterQueue: sqs.IQueue;
@@ -209,8 +237,8 @@ export class ImagePrefetcher extends Construct {
     const tagFilter = props.tagFilter ?? TagFilter.anyTag();
     const newNodeTags = props.newNodeImageTags ?? tagFilter.exactTags;
     const common = renderCommonParameters(props);
-    const maxConcurrency = (props.maxConcurrency ?? Threshold.percentage(20))._render('maxConcurrency', false);
-    const maxErrors = (props.maxErrors ?? Threshold.percentage(100))._render('maxErrors', true);
+    const maxConcurrency = props.maxConcurrency ?? DEFAULT_MAX_CONCURRENCY;
+    const maxErrors = props.maxErrors ?? DEFAULT_MAX_ERRORS;
 
     this.repository = props.repository;
     const document = PrefetchDocument.of(this);
@@ -221,7 +249,7 @@ export class ImagePrefetcher extends Construct {
     // rule (aws:SourceArn) without a reference cycle between the rule and the role.
     const ruleName = props.ruleName ?? Names.uniqueResourceName(this, { maxLength: 64, separator: '-' });
     this.eventRole = new iam.Role(this, 'EventRole', {
-      description: `Lets EventBridge rule ${ruleName} run the image prefetch document on the selected nodes`,
+      description: `Lets EventBridge rule ${ruleName} start the image prefetch rollout`,
       assumedBy: new iam.ServicePrincipal('events.amazonaws.com').withConditions({
         StringEquals: { 'aws:SourceAccount': stack.account },
         ArnEquals: { 'aws:SourceArn': stack.formatArn({ service: 'events', resource: 'rule', resourceName: ruleName }) },
@@ -242,20 +270,31 @@ export class ImagePrefetcher extends Construct {
         },
       },
     });
-    rule.addTarget(new RunCommandTarget({
+    // The push leg: rule -> Step Functions -> SendCommand with the rollout settings (the Run Command
+    // target cannot set them; docs/push-path.md).
+    this.pushRollout = new PushRollout(this, 'PushRollout', {
       documentName: document.documentName,
       nodes: props.nodes,
+      maxConcurrency,
+      maxErrors,
+      deliveryTimeout: props.deliveryTimeout,
+    });
+    this.stateMachine = this.pushRollout.stateMachine;
+    rule.addTarget(new targets.SfnStateMachine(this.stateMachine, {
       role: this.eventRole,
       deadLetterQueue: this.deadLetterQueue,
       retryAttempts: props.retryAttempts,
       maxEventAge: props.maxEventAge,
-      // The node pulls exactly what was pushed: the tag and digest come from the event.
+      // The node pulls exactly what was pushed: the tag and digest come from the event; the
+      // execution's input is the document's parameters.
       input: events.RuleTargetInput.fromObject({
         accountId: [events.EventField.account],
         region: [events.EventField.region],
         repositoryName: [events.EventField.fromPath('$.detail.repository-name')],
         imageTags: [events.EventField.fromPath('$.detail.image-tag')],
         imageDigest: [events.EventField.fromPath('$.detail.image-digest')],
+        // The jitter counts from the push, not from when SSM's ramp reached the node.
+        eventTime: [events.EventField.time],
         ...common,
       }),
     }));
@@ -275,8 +314,8 @@ export class ImagePrefetcher extends Construct {
         ...common,
       },
       scheduleExpression: props.reconcileSchedule?.expressionString,
-      maxConcurrency,
-      maxErrors,
+      maxConcurrency: this.pushRollout.maxConcurrency,
+      maxErrors: this.pushRollout.maxErrors,
       complianceSeverity: props.complianceSeverity ?? ComplianceSeverity.MEDIUM,
       syncCompliance: 'AUTO',
     });
@@ -290,6 +329,7 @@ export class ImagePrefetcher extends Construct {
     props.maxConcurrency?._render('maxConcurrency', false);
     props.maxErrors?._render('maxErrors', true);
     checkRetryPolicy(props.retryAttempts, props.maxEventAge);
+    if (props.deliveryTimeout) checkDeliveryTimeout(props.deliveryTimeout);
     if (props.ruleName !== undefined && !isUnresolved(props.ruleName) && !/^[.\-_A-Za-z0-9]{1,64}$/.test(props.ruleName)) {
       fail('ruleName', 'an EventBridge rule name is 1-64 characters of letters, digits, . - _', props.ruleName);
     }
@@ -329,12 +369,20 @@ export class ImagePrefetcher extends Construct {
     return this.metric('MatchedEvents', props);
   }
 
-  /** Run Command invocations the rule made. */
+  /** Push rollouts the rule started (one per prefetched push). */
   public metricInvocations(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
     return this.metric('Invocations', props);
   }
 
-  /** Invocations that failed for good (after the retries): the nodes did not get the command. */
+  /**
+   * Pushes whose command was not sent to the nodes: the rollout's execution failed (SendCommand
+   * refused the request or stayed throttled). Alarm on it, with `metricFailedInvocations`.
+   */
+  public metricPushesFailed(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.pushRollout.metricFailed(props);
+  }
+
+  /** Invocations that failed for good (after the retries): EventBridge could not start the rollout. */
   public metricFailedInvocations(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
     return this.metric('FailedInvocations', props);
   }
@@ -374,7 +422,7 @@ function checkNewNodeTags(tags: string[]): void {
 
 /** The parameters the push target and the association share. */
 function renderCommonParameters(props: ImagePrefetcherProps): { [name: string]: string[] } {
-  const jitter = seconds('jitter', props.jitter ?? Duration.seconds(30), 0, 3600);
+  const jitter = seconds('jitter', props.jitter ?? DEFAULT_JITTER, 0, 3600);
   const timeout = seconds('executionTimeout', props.executionTimeout ?? Duration.hours(1), 1, 172800);
   checkInteger('maxDiskUsagePercent', props.maxDiskUsagePercent, 1, 100);
   checkInteger('maxAttempts', props.maxAttempts, 1, 10);

@@ -4,5 +4,6 @@ export * from './tag-filter';
 export * from './threshold';
 export * from './reconcile-schedule';
 export * from './run-command-target';
+export * from './push-rollout';
 export * from './prefetch-document';
 export * from './prefetch-dead-letter-queue';

@@ -74,8 +74,15 @@ const PARAMETERS: ParameterSpec[] = [
     name: 'jitterSeconds',
     description: 'Wait a random 0..N seconds before contacting ECR, so that a fleet does not pull at the same instant (at most 3600).',
     allowedPattern: '^[0-9]{1,4}$',
-    default: '30',
+    default: '90',
     variable: 'PREFETCH_JITTER_SECONDS',
+  },
+  {
+    name: 'eventTime',
+    description: 'Time of the push (the EventBridge event\'s time, UTC). When set, the jitter counts from it: a node that SSM reached late in its rollout ramp does not wait a whole jitter more.',
+    allowedPattern: '^$|^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$',
+    default: '',
+    variable: 'PREFETCH_EVENT_TIME',
   },
   {
     name: 'maxDiskUsagePercent',

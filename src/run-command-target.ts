@@ -2,6 +2,7 @@ import { Arn, ArnFormat, CfnJson, CfnResource, Duration, Stack, Token } from 'aw
 import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { IConstruct } from 'constructs';
 import { NodeSelector } from './node-selector';
 import { checkRetryPolicy, suppressNag } from './validation';
 
@@ -62,6 +63,13 @@ export interface RunCommandTargetProps {
  * aws-cdk-lib has no Run Command target class; this one grants the least privilege the
  * target needs: `ssm:SendCommand` on one document, and on instances only when they carry
  * the selected tag.
+ *
+ * Limits: the target has no rate control. EventBridge's `RunCommandParameters` has only
+ * `RunCommandTargets` (EventBridge API reference), so every command runs with SendCommand's
+ * defaults: 50 nodes at a time, and `MaxErrors` 0, so that the first node whose script exits
+ * non-zero stops the command for every node not yet reached, while EventBridge still counts
+ * the invocation as successful. One target block, one tag key, 1 to 50 values. Use it for
+ * small fleets or commands that cannot fail; `ImagePrefetcher` uses {@link PushRollout}.
  */
 export class RunCommandTarget implements events.IRuleTarget {
   private readonly props: RunCommandTargetProps;
@@ -127,11 +135,13 @@ export class RunCommandTarget implements events.IRuleTarget {
 /**
  * `{"ssm:resourceTag/<key>": [values]}`. CloudFormation cannot compute a JSON key, so a
  * key known only at deploy time (a cluster name from another resource) goes through CfnJson.
+ *
+ * @internal
  */
-function tagCondition(rule: events.IRuleRef, nodes: NodeSelector): any {
+export function tagCondition(scope: IConstruct, nodes: NodeSelector): any {
   const condition = { [`ssm:resourceTag/${nodes.tagKey}`]: nodes.tagValues };
   if (!Token.isUnresolved(nodes.tagKey)) return condition;
-  return new CfnJson(rule, 'NodeTagCondition', { value: condition });
+  return new CfnJson(scope, 'NodeTagCondition', { value: condition });
 }
 
 /** Lets EventBridge put undeliverable events of this rule (and only this rule) in the queue. */

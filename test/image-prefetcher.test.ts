@@ -4,7 +4,7 @@ import * as ecr from 'aws-cdk-lib/aws-ecr';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { ComplianceSeverity, ImagePrefetcher, ImagePrefetcherProps, NodeSelector, ReconcileSchedule, TagFilter, Threshold } from '../src';
-import { givenStack } from './util';
+import { givenStack, stateMachineDefinition } from './util';
 
 function synth(props: Partial<ImagePrefetcherProps> = {}): { stack: Stack; template: Template; prefetcher: ImagePrefetcher } {
   const { stack, repository } = givenStack();
@@ -20,10 +20,11 @@ describe('ImagePrefetcher with defaults', () => {
   // GIVEN a repository and a cluster WHEN one prefetcher is added
   const { stack, template, prefetcher } = synth();
 
-  test('deploys one rule, one role with its policy, one document, one association and one queue', () => {
+  test('deploys one rule, two roles with their policies, one state machine, one document, one association and one queue', () => {
     template.resourceCountIs('AWS::Events::Rule', 1);
-    template.resourceCountIs('AWS::IAM::Role', 1);
-    template.resourceCountIs('AWS::IAM::Policy', 1);
+    template.resourceCountIs('AWS::IAM::Role', 2);
+    template.resourceCountIs('AWS::IAM::Policy', 2);
+    template.resourceCountIs('AWS::StepFunctions::StateMachine', 1);
     template.resourceCountIs('AWS::SSM::Document', 1);
     template.resourceCountIs('AWS::SSM::Association', 1);
     template.resourceCountIs('AWS::SQS::Queue', 1);
@@ -52,16 +53,12 @@ describe('ImagePrefetcher with defaults', () => {
     expect(rule.Properties.Name).toContain('Prefetch');
   });
 
-  test('the target runs the document on the nodes of the cluster with the pushed tag and digest', () => {
+  test('the target starts the push rollout with the pushed tag and digest as the document parameters', () => {
     template.hasResourceProperties('AWS::Events::Rule', {
       Targets: [Match.objectLike({
-        Arn: {
-          'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':ssm:us-east-1:123456789012:document/', { Ref: Match.stringLikeRegexp('ImagePrefetcherDocument') }]],
-        },
+        Arn: { Ref: Match.stringLikeRegexp('PrefetchPushRolloutStateMachine') },
         RoleArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('PrefetchEventRole'), 'Arn'] },
-        RunCommandParameters: {
-          RunCommandTargets: [{ Key: 'tag:kubernetes.io/cluster/ml-cluster', Values: ['owned'] }],
-        },
+        RunCommandParameters: Match.absent(),
         InputTransformer: {
           InputPathsMap: {
             'account': '$.account',
@@ -69,8 +66,9 @@ describe('ImagePrefetcher with defaults', () => {
             'detail-repository-name': '$.detail.repository-name',
             'detail-image-tag': '$.detail.image-tag',
             'detail-image-digest': '$.detail.image-digest',
+            'time': '$.time',
           },
-          InputTemplate: '{"accountId":[<account>],"region":[<region>],"repositoryName":[<detail-repository-name>],"imageTags":[<detail-image-tag>],"imageDigest":[<detail-image-digest>],"jitterSeconds":["30"],"maxDiskUsagePercent":["80"],"pinImages":["false"],"maxAttempts":["5"],"executionTimeout":["3600"]}',
+          InputTemplate: '{"accountId":[<account>],"region":[<region>],"repositoryName":[<detail-repository-name>],"imageTags":[<detail-image-tag>],"imageDigest":[<detail-image-digest>],"eventTime":[<time>],"jitterSeconds":["90"],"maxDiskUsagePercent":["80"],"pinImages":["false"],"maxAttempts":["5"],"executionTimeout":["3600"]}',
         },
         DeadLetterConfig: { Arn: { 'Fn::GetAtt': [Match.stringLikeRegexp('ImagePrefetcherDeadLetterQueue'), 'Arn'] } },
       })],
@@ -92,13 +90,13 @@ describe('ImagePrefetcher with defaults', () => {
         repositoryName: [{ Ref: Match.stringLikeRegexp('Repo') }],
         imageTags: [''],
         tagPrefixes: [''],
-        jitterSeconds: ['30'],
+        jitterSeconds: ['90'],
         maxDiskUsagePercent: ['80'],
         pinImages: ['false'],
         maxAttempts: ['5'],
         executionTimeout: ['3600'],
       },
-      MaxConcurrency: '20%',
+      MaxConcurrency: '100%',
       MaxErrors: '100%',
       ComplianceSeverity: 'MEDIUM',
       SyncCompliance: 'AUTO',
@@ -129,12 +127,47 @@ describe('ImagePrefetcher with defaults', () => {
     });
   });
 
-  test('the event role may send only this document, only to instances carrying the selected tag', () => {
+  test('the event role may only start this prefetcher\'s rollout', () => {
     template.hasResourceProperties('AWS::IAM::Policy', {
+      Roles: [{ Ref: Match.stringLikeRegexp('PrefetchEventRole') }],
+      PolicyDocument: {
+        Statement: [{
+          Action: 'states:StartExecution',
+          Effect: 'Allow',
+          Resource: { Ref: Match.stringLikeRegexp('PrefetchPushRolloutStateMachine') },
+        }],
+      },
+    });
+  });
+
+  test('the rollout role trusts Step Functions only for this state machine in this account', () => {
+    const machine = Object.values(template.findResources('AWS::StepFunctions::StateMachine'))[0];
+    expect(machine.Properties.StateMachineName).toMatch(/^[A-Za-z0-9_-]{1,80}$/);
+    template.hasResourceProperties('AWS::IAM::Role', {
+      AssumeRolePolicyDocument: {
+        Statement: [{
+          Action: 'sts:AssumeRole',
+          Effect: 'Allow',
+          Principal: { Service: 'states.amazonaws.com' },
+          Condition: {
+            StringEquals: { 'aws:SourceAccount': '123456789012' },
+            ArnEquals: {
+              'aws:SourceArn': {
+                'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:states:us-east-1:123456789012:stateMachine:${machine.Properties.StateMachineName}`]],
+              },
+            },
+          },
+        }],
+      },
+    });
+  });
+
+  test('the rollout role may send only this document, only to instances carrying the selected tag, and pass no role', () => {
+    template.hasResourceProperties('AWS::IAM::Policy', {
+      Roles: [{ Ref: Match.stringLikeRegexp('PrefetchPushRolloutRole') }],
       PolicyDocument: {
         Statement: [
           {
-            Sid: 'SendThePrefetchDocument',
             Action: 'ssm:SendCommand',
             Effect: 'Allow',
             Resource: {
@@ -142,7 +175,6 @@ describe('ImagePrefetcher with defaults', () => {
             },
           },
           {
-            Sid: 'OnlyToTheSelectedNodes',
             Action: 'ssm:SendCommand',
             Effect: 'Allow',
             Resource: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':ec2:us-east-1:123456789012:instance/*']] },
@@ -150,6 +182,40 @@ describe('ImagePrefetcher with defaults', () => {
           },
         ],
       },
+    });
+    expect(JSON.stringify(template.findResources('AWS::IAM::Policy'))).not.toContain('iam:PassRole');
+  });
+
+  test('the state machine sends the document with the rollout settings and the execution input as parameters', () => {
+    const definition = stateMachineDefinition(template);
+    expect(definition.StartAt).toBe('SendCommand');
+    expect(definition.TimeoutSeconds).toBe(900);
+    const task = definition.States.SendCommand;
+    expect(task).toMatchObject({
+      Type: 'Task',
+      End: true,
+      Resource: 'arn:${AWS::Partition}:states:::aws-sdk:ssm:sendCommand',
+      Parameters: {
+        'DocumentName': expect.stringMatching(/^\$\{ImagePrefetcherDocument[0-9A-F]+\}$/),
+        'Targets': [{ Key: 'tag:kubernetes.io/cluster/ml-cluster', Values: ['owned'] }],
+        'MaxConcurrency': '100%',
+        'MaxErrors': '100%',
+        'TimeoutSeconds': 600,
+        'Parameters.$': '$',
+        'Comment.$': "States.Format('cdk-image-prefetcher {}', $.imageDigest[0])",
+      },
+    });
+    expect(task.Retry).toEqual([{
+      ErrorEquals: ['Ssm.ThrottlingException', 'Ssm.InternalServerErrorException', 'Ssm.TooManyUpdatesException'],
+      IntervalSeconds: 2,
+      MaxAttempts: 6,
+      BackoffRate: 2,
+      JitterStrategy: 'FULL',
+    }]);
+    expect(task.Catch).toBeUndefined();
+    template.hasResourceProperties('AWS::StepFunctions::StateMachine', {
+      StateMachineType: 'STANDARD',
+      RoleArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('PrefetchPushRolloutRole'), 'Arn'] },
     });
   });
 
@@ -189,6 +255,17 @@ describe('ImagePrefetcher with defaults', () => {
     expect(stack.resolve(prefetcher.document.ref)).toEqual({ Ref: expect.stringMatching(/ImagePrefetcherDocument/) });
     expect(stack.resolve(prefetcher.eventRole.roleArn)).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/PrefetchEventRole/), 'Arn'] });
     expect(stack.resolve(prefetcher.deadLetterQueue.queueArn)).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/ImagePrefetcherDeadLetterQueue/), 'Arn'] });
+    expect(stack.resolve(prefetcher.stateMachine.stateMachineArn)).toEqual({ Ref: expect.stringMatching(/PrefetchPushRolloutStateMachine/) });
+    expect(stack.resolve(prefetcher.pushRollout.role.roleArn)).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/PrefetchPushRolloutRole/), 'Arn'] });
+    expect([prefetcher.pushRollout.maxConcurrency, prefetcher.pushRollout.maxErrors]).toEqual(['100%', '100%']);
+  });
+
+  test('metricPushesFailed is the rollout state machine\'s ExecutionsFailed', () => {
+    const metric = prefetcher.metricPushesFailed();
+    expect(metric.namespace).toBe('AWS/States');
+    expect(metric.metricName).toBe('ExecutionsFailed');
+    expect(metric.statistic).toBe('Sum');
+    expect(stack.resolve(metric.dimensions)).toEqual({ StateMachineArn: { Ref: expect.stringMatching(/PrefetchPushRolloutStateMachine/) } });
   });
 
   test('metrics are the rule\'s EventBridge metrics', () => {
@@ -242,6 +319,7 @@ describe('ImagePrefetcher options', () => {
       reconcileSchedule: ReconcileSchedule.rate(Duration.hours(6)),
       maxConcurrency: Threshold.count(5),
       maxErrors: Threshold.percentage(10),
+      deliveryTimeout: Duration.minutes(30),
       complianceSeverity: ComplianceSeverity.HIGH,
       jitter: Duration.seconds(0),
       maxDiskUsagePercent: 70,
@@ -259,13 +337,18 @@ describe('ImagePrefetcher options', () => {
     template.hasResourceProperties('AWS::Events::Rule', {
       Name: 'prefetch-trainer',
       Targets: [Match.objectLike({
-        RunCommandParameters: { RunCommandTargets: [{ Key: 'tag:eks:nodegroup-name', Values: ['gpu-a', 'gpu-b'] }] },
         RetryPolicy: { MaximumRetryAttempts: 10, MaximumEventAgeInSeconds: 7200 },
         DeadLetterConfig: { Arn: { 'Fn::GetAtt': [Match.stringLikeRegexp('MyDlq'), 'Arn'] } },
         InputTransformer: Match.objectLike({
           InputTemplate: Match.stringLikeRegexp('"jitterSeconds":\\["0"\\],"maxDiskUsagePercent":\\["70"\\],"pinImages":\\["true"\\],"maxAttempts":\\["3"\\],"executionTimeout":\\["1200"\\]'),
         }),
       })],
+    });
+    expect(stateMachineDefinition(template).States.SendCommand.Parameters).toMatchObject({
+      Targets: [{ Key: 'tag:eks:nodegroup-name', Values: ['gpu-a', 'gpu-b'] }],
+      MaxConcurrency: '5',
+      MaxErrors: '10%',
+      TimeoutSeconds: 1800,
     });
     template.hasResourceProperties('AWS::SSM::Association', {
       AssociationName: 'prefetch-trainer',
@@ -299,10 +382,9 @@ describe('ImagePrefetcher options', () => {
     const clusterName = Token.asString({ Ref: 'ClusterName' });
     new ImagePrefetcher(stack, 'Prefetch', { repository, nodes: NodeSelector.eksCluster(clusterName) });
     const template = Template.fromStack(stack);
-    template.hasResourceProperties('AWS::Events::Rule', {
-      Targets: [Match.objectLike({
-        RunCommandParameters: { RunCommandTargets: [{ Key: { 'Fn::Join': ['', ['tag:kubernetes.io/cluster/', { Ref: 'ClusterName' }]] }, Values: ['owned'] }] },
-      })],
+    expect(stateMachineDefinition(template).States.SendCommand.Parameters.Targets).toEqual([{ Key: 'tag:kubernetes.io/cluster/${ClusterName}', Values: ['owned'] }]);
+    template.hasResourceProperties('AWS::SSM::Association', {
+      Targets: [{ Key: { 'Fn::Join': ['', ['tag:kubernetes.io/cluster/', { Ref: 'ClusterName' }]] }, Values: ['owned'] }],
     });
     template.hasResourceProperties('Custom::AWSCDKCfnJson', {
       Value: { 'Fn::Join': ['', ['{"ssm:resourceTag/kubernetes.io/cluster/', { Ref: 'ClusterName' }, '":["owned"]}']] },
@@ -310,7 +392,6 @@ describe('ImagePrefetcher options', () => {
     template.hasResourceProperties('AWS::IAM::Policy', {
       PolicyDocument: {
         Statement: Match.arrayWith([Match.objectLike({
-          Sid: 'OnlyToTheSelectedNodes',
           Condition: { StringEquals: { 'Fn::GetAtt': [Match.stringLikeRegexp('NodeTagCondition'), 'Value'] } },
         })]),
       },
@@ -327,6 +408,15 @@ describe('ImagePrefetcher options', () => {
     });
   });
 
+  test('more than five tag values: a warning that the Run Command guide says five per key', () => {
+    const { stack, repository } = givenStack();
+    new ImagePrefetcher(stack, 'Prefetch', { repository, nodes: NodeSelector.eksNodeGroup('a', 'b', 'c', 'd', 'e', 'f') });
+    Annotations.fromStack(stack).hasWarning('/Stack/Prefetch/PushRollout', Match.stringLikeRegexp('The selector has 6 tag values'));
+    const five = givenStack();
+    new ImagePrefetcher(five.stack, 'Prefetch', { repository: five.repository, nodes: NodeSelector.eksNodeGroup('a', 'b', 'c', 'd', 'e') });
+    Annotations.fromStack(five.stack).hasNoWarning('/Stack/Prefetch/PushRollout', Match.anyValue());
+  });
+
   test('an environment-agnostic stack warns that the repository environment cannot be checked', () => {
     const app = new App();
     const stack = new Stack(app, 'Stack');
@@ -337,7 +427,7 @@ describe('ImagePrefetcher options', () => {
 });
 
 describe('several prefetchers in one stack', () => {
-  test('share one document and one dead-letter queue; each has its own rule, role and association', () => {
+  test('share one document and one dead-letter queue; each has its own rule, state machine, roles and association', () => {
     const { stack, repository } = givenStack();
     const other = new ecr.Repository(stack, 'Other');
     new ImagePrefetcher(stack, 'A', { repository, nodes: NodeSelector.eksCluster('c') });
@@ -348,8 +438,9 @@ describe('several prefetchers in one stack', () => {
     template.resourceCountIs('AWS::SQS::Queue', 1);
     template.resourceCountIs('AWS::SQS::QueuePolicy', 1);
     template.resourceCountIs('AWS::Events::Rule', 3);
-    template.resourceCountIs('AWS::IAM::Role', 3);
-    template.resourceCountIs('AWS::IAM::Policy', 3);
+    template.resourceCountIs('AWS::IAM::Role', 6);
+    template.resourceCountIs('AWS::IAM::Policy', 6);
+    template.resourceCountIs('AWS::StepFunctions::StateMachine', 3);
     template.resourceCountIs('AWS::SSM::Association', 3);
     const statements = Object.values(template.findResources('AWS::SQS::QueuePolicy'))[0].Properties.PolicyDocument.Statement;
     expect(statements.filter((s: any) => s.Action === 'sqs:SendMessage')).toHaveLength(3);
@@ -406,6 +497,8 @@ describe('bad input', () => {
     ['11 attempts', () => ({ maxAttempts: 11 }), '`maxAttempts`: must be a whole number from 1 to 10, got: 11'],
     ['a zero concurrency', () => ({ maxConcurrency: Threshold.count(0) }), '`maxConcurrency`: a node count must be a whole number from 1 to 9999999, got: 0'],
     ['an error threshold over 100%', () => ({ maxErrors: Threshold.percentage(150) }), '`maxErrors`: a percentage must be a whole number from 0 to 100, got: 150'],
+    ['a delivery timeout under 30 seconds', () => ({ deliveryTimeout: Duration.seconds(29) }), '`deliveryTimeout`: must be a whole number of seconds from 30 to 2592000 (30 days), got: "29 seconds"'],
+    ['a delivery timeout over 30 days', () => ({ deliveryTimeout: Duration.days(31) }), '`deliveryTimeout`: must be a whole number of seconds from 30 to 2592000 (30 days), got: "2678400 seconds"'],
     ['186 retries', () => ({ retryAttempts: 186 }), '`retryAttempts`: must be a whole number from 0 to 185, got: 186'],
     ['an event age under a minute', () => ({ maxEventAge: Duration.seconds(59) }), '`maxEventAge`: must be a whole number of seconds from 60 to 86400 (24 hours), got: "59 seconds"'],
     ['an event age over a day', () => ({ maxEventAge: Duration.hours(25) }), '`maxEventAge`: must be a whole number of seconds from 60 to 86400 (24 hours), got: "90000 seconds"'],

@@ -60,6 +60,7 @@ describe('PrefetchDocument', () => {
       "PREFETCH_IMAGE_DIGEST='{{ imageDigest }}'",
       "PREFETCH_TAG_PREFIXES='{{ tagPrefixes }}'",
       "PREFETCH_JITTER_SECONDS='{{ jitterSeconds }}'",
+      "PREFETCH_EVENT_TIME='{{ eventTime }}'",
       "PREFETCH_MAX_DISK_PERCENT='{{ maxDiskUsagePercent }}'",
       "PREFETCH_PIN='{{ pinImages }}'",
       "PREFETCH_MAX_ATTEMPTS='{{ maxAttempts }}'",
@@ -71,7 +72,7 @@ describe('PrefetchDocument', () => {
     // Only the inserted assignment lines may contain {{ ... }}.
     const lines: string[] = content.mainSteps[0].inputs.runCommand;
     const withReferences = lines.filter(line => /\{\{/.test(line));
-    expect(withReferences).toEqual(lines.slice(1, 11));
+    expect(withReferences).toEqual(lines.slice(1, 12));
     for (const line of withReferences) {
       const [, name] = /\{\{ (\w+) \}\}/.exec(line)!;
       expect(parameters[name]).toBeDefined();
@@ -102,6 +103,7 @@ describe('PrefetchDocument', () => {
     ['imageDigest', '', true], ['imageDigest', digest, true], ['imageDigest', digest.toUpperCase(), false], ['imageDigest', `${digest}0`, false], ['imageDigest', 'sha512:abc', false],
     ['tagPrefixes', 'release-,rc-', true], ['tagPrefixes', 'release/', false],
     ['jitterSeconds', '0', true], ['jitterSeconds', '3600', true], ['jitterSeconds', '-1', false], ['jitterSeconds', '12345', false],
+    ['eventTime', '', true], ['eventTime', '2026-11-16T01:54:34Z', true], ['eventTime', '2026-11-16T01:54:34.123Z', false], ['eventTime', '2026-11-16 01:54:34', false], ['eventTime', "2026-11-16T01:54:34Z'; id", false],
     ['maxDiskUsagePercent', '80', true], ['maxDiskUsagePercent', '100', true], ['maxDiskUsagePercent', '0', false], ['maxDiskUsagePercent', '101', false],
     ['pinImages', 'true', true], ['pinImages', 'false', true], ['pinImages', 'yes', false],
     ['maxAttempts', '1', true], ['maxAttempts', '10', true], ['maxAttempts', '0', false], ['maxAttempts', '11', false],

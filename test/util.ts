@@ -1,4 +1,5 @@
 import { App, Stack } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
 import * as ecr from 'aws-cdk-lib/aws-ecr';
 
 export const ENV = { account: '123456789012', region: 'us-east-1' };
@@ -9,4 +10,21 @@ export function givenStack(): { app: App; stack: Stack; repository: ecr.Reposito
   const stack = new Stack(app, 'Stack', { env: ENV });
   const repository = new ecr.Repository(stack, 'Repo', { repositoryName: 'ml/trainer' });
   return { app, stack, repository };
+}
+
+/**
+ * The definition of the template's only state machine, with every reference written `${LogicalId}`
+ * (`${AWS::Partition}` for pseudo parameters), as CloudFormation would substitute it.
+ */
+export function stateMachineDefinition(template: Template): any {
+  const machines = Object.values(template.findResources('AWS::StepFunctions::StateMachine'));
+  if (machines.length !== 1) throw new Error(`expected one state machine, found ${machines.length}`);
+  const body = machines[0].Properties.DefinitionString;
+  const text = typeof body === 'string' ? body : body['Fn::Join'][1].map((part: any) => {
+    if (typeof part === 'string') return part;
+    if (part.Ref) return `\${${part.Ref}}`;
+    if (part['Fn::GetAtt']) return `\${${part['Fn::GetAtt'].join('.')}}`;
+    throw new Error(`unexpected part in the definition: ${JSON.stringify(part)}`);
+  }).join('');
+  return JSON.parse(text);
 }

@@ -1,14 +1,16 @@
-// The EventBridge half of the node chain (test/contract/node-chain.sh): one ECR event through the
-// SYNTHESIZED rule's event pattern and input transformer, as EventBridge would.
+// The AWS half of the node chain (test/contract/node-chain.sh): one ECR event through the
+// SYNTHESIZED rule's event pattern and input transformer, as EventBridge would, then through the
+// push rollout's SendCommand task, as Step Functions would.
 //   ts-node test/contract/chain.ts --event event.json --out DIR [--contract CACHE.json]
 // Writes DIR/document.json (the synthesized SSM document) and, when the rule matches,
-// DIR/params.json (what the target hands SSM). Exit 0 = matched, 3 = the rule does not match.
+// DIR/params.json (the SendCommand request's Parameters: what SSM hands the document) and
+// DIR/send-command.json (the whole request). Exit 0 = matched, 3 = the rule does not match.
 // With --contract, the synthesized contract is read from that file (written on first use), so
 // that a run of many events synthesizes once.
 import * as fs from 'fs';
 import * as path from 'path';
 import { matchesPattern, transformInput } from './eventbridge';
-import { Contract, synthesizeContract } from './synthesized';
+import { Contract, sendCommandRequest, synthesizeContract } from './synthesized';
 
 function main(argv: string[]): number {
   const arg = (name: string): string => {
@@ -32,9 +34,11 @@ function main(argv: string[]): number {
     process.stdout.write('rule: no match\n');
     return 3;
   }
-  const params = transformInput(contract.inputTransformer, event);
-  fs.writeFileSync(path.join(out, 'params.json'), params);
-  process.stdout.write(`rule: match\ntarget input: ${params}\n`);
+  const input = transformInput(contract.inputTransformer, event);
+  const request = sendCommandRequest(contract, input);
+  fs.writeFileSync(path.join(out, 'send-command.json'), JSON.stringify(request, null, 2));
+  fs.writeFileSync(path.join(out, 'params.json'), JSON.stringify(request.Parameters));
+  process.stdout.write(`rule: match\nexecution input: ${input}\nSendCommand: MaxConcurrency=${request.MaxConcurrency} MaxErrors=${request.MaxErrors} TimeoutSeconds=${request.TimeoutSeconds} Targets=${JSON.stringify(request.Targets)} Comment=${request.Comment}\n`);
   return 0;
 }
 

@@ -1,6 +1,6 @@
 // The event-to-node contract, offline: ECR events run through the synthesized rule's event
-// pattern and input transformer, and the result handed to the synthesized SSM document the way
-// SSM does (test/node/ssm-render.js: known names, one string each, defaults, allowedPattern).
+// pattern and input transformer, then the push rollout's SendCommand task (Step Functions), and
+// the request's parameters are handed to the synthesized SSM document the way SSM does (test/node/ssm-render.js: known names, one string each, defaults, allowedPattern).
 // test/contract/node-chain.sh runs the same chain on a real containerd.
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
@@ -8,8 +8,8 @@ import * as os from 'os';
 import * as path from 'path';
 import { imageAction, multiArchPush, pullThroughCacheAction, replicationAction, DIGEST, Event } from './ecr-events';
 import { matchesPattern, transformInput } from './eventbridge';
-import { CONTRACT_ENV, CONTRACT_REPOSITORY, Contract, ContractProps, synthesizeContract } from './synthesized';
-import { TagFilter } from '../../src';
+import { CONTRACT_ENV, CONTRACT_REPOSITORY, Contract, ContractProps, sendCommandRequest, synthesizeContract } from './synthesized';
+import { TagFilter, Threshold } from '../../src';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const ssm: { render: (doc: unknown, params: unknown) => string } = require('../node/ssm-render.js');
@@ -70,14 +70,14 @@ describe('which ECR events the synthesized rule matches', () => {
   });
 });
 
-describe('what the target hands SSM for a matching event', () => {
+describe('what the rollout hands SSM for a matching event', () => {
   test.each(Object.keys(FILTERS).filter(f => f !== 'prefix'))('tag filter %s: the pushed tag and digest, as valid document parameters', (filter) => {
     const contract = contracts[filter];
     const event = filter === 'exact' ? imageAction({ tag: 'stable' }) : index;
     expect(matchesPattern(contract.eventPattern, event)).toBe(true);
 
-    const text = transformInput(contract.inputTransformer, event);
-    const params = JSON.parse(text);
+    const request = sendCommandRequest(contract, transformInput(contract.inputTransformer, event));
+    const params = request.Parameters;
 
     expect(params).toEqual({
       accountId: [CONTRACT_ENV.account],
@@ -85,6 +85,7 @@ describe('what the target hands SSM for a matching event', () => {
       repositoryName: [CONTRACT_REPOSITORY],
       imageTags: ['stable'],
       imageDigest: [DIGEST],
+      eventTime: ['2026-11-16T01:54:34Z'],
       jitterSeconds: ['0'],
       maxDiskUsagePercent: ['80'],
       pinImages: ['false'],
@@ -111,12 +112,24 @@ describe('what the target hands SSM for a matching event', () => {
     expect(undeclared).toEqual([]);
   });
 
-  test('the target is the stack\'s document, on the nodes the association targets', () => {
+  test('the rule starts the rollout, which sends the stack\'s document to the nodes the association targets, with the same rollout settings', () => {
     const contract = contracts.any;
-    expect(JSON.stringify(contract.targetArn)).toContain(':document/');
-    expect(JSON.stringify(contract.targetArn)).toContain(contract.documentLogicalId);
-    expect(contract.runCommandTargets).toEqual([{ Key: 'tag:kubernetes.io/cluster/prod', Values: ['owned'] }]);
-    expect(contract.associationTargets).toEqual(contract.runCommandTargets);
+    expect(contract.targetArn).toEqual({ Ref: contract.stateMachineLogicalId });
+    const request = sendCommandRequest(contract, transformInput(contract.inputTransformer, index));
+    expect(request.DocumentName).toBe(`\${${contract.documentLogicalId}}`);
+    expect(request.Targets).toEqual([{ Key: 'tag:kubernetes.io/cluster/prod', Values: ['owned'] }]);
+    expect(contract.associationTargets).toEqual(request.Targets);
+    expect([request.MaxConcurrency, request.MaxErrors]).toEqual([contract.associationMaxConcurrency, contract.associationMaxErrors]);
+    expect([request.MaxConcurrency, request.MaxErrors, request.TimeoutSeconds]).toEqual(['100%', '100%', 600]);
+    // The console lists commands by comment: SSM allows 100 characters.
+    expect(request.Comment).toBe(`cdk-image-prefetcher ${DIGEST}`);
+    expect(request.Comment.length).toBeLessThanOrEqual(100);
+  });
+
+  test('custom rollout settings reach SendCommand', () => {
+    const contract = synthesizeContract({ maxConcurrency: Threshold.count(25), maxErrors: Threshold.percentage(5) });
+    const request = sendCommandRequest(contract, transformInput(contract.inputTransformer, index));
+    expect([request.MaxConcurrency, request.MaxErrors]).toEqual(['25', '5%']);
   });
 
   test.each(Object.keys(FILTERS))('tag filter %s: the association\'s parameters are valid document parameters', (filter) => {
@@ -146,7 +159,7 @@ describe('a hostile tag or digest cannot break out', () => {
     const event = imageAction({ tag });
     expect(matchesPattern(contract.eventPattern, event)).toBe(true);
 
-    const params = JSON.parse(transformInput(contract.inputTransformer, event));
+    const params = sendCommandRequest(contract, transformInput(contract.inputTransformer, event)).Parameters;
 
     // The value arrives as one JSON string: no other parameter was added or changed.
     expect(params.imageTags).toEqual([tag]);
@@ -167,7 +180,7 @@ describe('a hostile tag or digest cannot break out', () => {
     `sha512:${'a'.repeat(128)}`,
     `${DIGEST}\n`,
   ])('digest %j: refused by the document', (digest) => {
-    const params = JSON.parse(transformInput(contracts.any.inputTransformer, imageAction({ tag: 'v1', digest })));
+    const params = sendCommandRequest(contracts.any, transformInput(contracts.any.inputTransformer, imageAction({ tag: 'v1', digest }))).Parameters;
     expect(params.imageDigest).toEqual([digest]);
     expect(() => ssm.render(contracts.any.document, params)).toThrow(/parameter "imageDigest" value .* does not match allowedPattern/);
   });

@@ -1,12 +1,15 @@
 // The event-to-node contract as the SYNTHESIZED template states it: the rule's event pattern,
-// its target's input transformer and Run Command targets, the SSM document, the association.
+// its target's input transformer, the push rollout's SendCommand task (state machine definition),
+// the SSM document, the association.
 // Read from the CloudFormation template of a stack with the construct, never from the TypeScript
 // that produced it, so that the contract tests see exactly what CloudFormation would deploy.
 import { App, Duration, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as ecr from 'aws-cdk-lib/aws-ecr';
 import { InputTransformer } from './eventbridge';
+import { evaluateParameters } from './stepfunctions';
 import { ImagePrefetcher, ImagePrefetcherProps, NodeSelector } from '../../src';
+import { stateMachineDefinition } from '../util';
 
 /** An account and region with which every value in the contract is a literal (no tokens). */
 export const CONTRACT_ENV = { account: '123456789012', region: 'eu-west-1' };
@@ -16,13 +19,18 @@ export const CONTRACT_REPOSITORY = 'team/app';
 export interface Contract {
   readonly eventPattern: { [key: string]: unknown };
   readonly inputTransformer: InputTransformer;
-  readonly runCommandTargets: Array<{ Key: string; Values: string[] }>;
+  /** The rule target's ARN: the push rollout's state machine. */
   readonly targetArn: unknown;
+  /** The state machine's SendCommand task: `Resource` and `Parameters`, references written `${LogicalId}`. */
+  readonly sendCommandTask: { Resource: string; Parameters: { [key: string]: unknown } };
+  readonly stateMachineLogicalId: string;
   /** The SSM Command document's content: `{schemaVersion, parameters, mainSteps}`. */
   readonly document: { parameters: { [name: string]: { allowedPattern?: string; default?: string } }; mainSteps: any[] };
   readonly documentLogicalId: string;
   readonly associationParameters: { [name: string]: string[] };
   readonly associationTargets: Array<{ Key: string; Values: string[] }>;
+  readonly associationMaxConcurrency: string;
+  readonly associationMaxErrors: string;
 }
 
 /** The props the contract stacks are built with (jitter 0 so that the node chain runs at once). */
@@ -50,6 +58,7 @@ export function readContract(template: any): Contract {
     return found[0];
   };
   const [, rule] = only('AWS::Events::Rule');
+  const [stateMachineLogicalId] = only('AWS::StepFunctions::StateMachine');
   const [documentLogicalId, document] = only('AWS::SSM::Document');
   const [, association] = only('AWS::SSM::Association');
   const targets = rule.Properties.Targets;
@@ -59,11 +68,22 @@ export function readContract(template: any): Contract {
   return {
     eventPattern: rule.Properties.EventPattern,
     inputTransformer: target.InputTransformer,
-    runCommandTargets: target.RunCommandParameters.RunCommandTargets,
     targetArn: target.Arn,
+    sendCommandTask: stateMachineDefinition(Template.fromJSON(template)).States.SendCommand,
+    stateMachineLogicalId,
     document: content,
     documentLogicalId,
     associationParameters: association.Properties.Parameters,
     associationTargets: association.Properties.Targets,
+    associationMaxConcurrency: association.Properties.MaxConcurrency,
+    associationMaxErrors: association.Properties.MaxErrors,
   };
+}
+
+/** The SendCommand request the push rollout makes for an execution input (the transformer's output). */
+export function sendCommandRequest(contract: Contract, executionInput: string): { [key: string]: any } {
+  if (contract.sendCommandTask.Resource !== 'arn:${AWS::Partition}:states:::aws-sdk:ssm:sendCommand') {
+    throw new Error(`the rollout task is not SendCommand: ${contract.sendCommandTask.Resource}`);
+  }
+  return evaluateParameters(contract.sendCommandTask.Parameters, JSON.parse(executionInput));
 }
