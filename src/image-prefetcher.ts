@@ -95,9 +95,11 @@ export interface ImagePrefetcherProps {
   /**
    * How long a push's command waits for a node that does not answer (stopped, agent down) before
    * SSM gives up on that node (Delivery Timed Out, which is not an error). Such a node pulls the
-   * current images at its next join or reconcile run (30 seconds to 30 days).
+   * current images at its next join or reconcile run (30 seconds to 30 days). With a
+   * `maxConcurrency` below 100 % and many waves, keep it above the rollout's duration: the SSM
+   * documentation does not say whether nodes waiting for a slot count against it.
    *
-   * @default Duration.minutes(10)
+   * @default Duration.hours(1) - SendCommand's own default
    */
   readonly deliveryTimeout?: Duration;
 

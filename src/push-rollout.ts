@@ -47,7 +47,7 @@ export interface PushRolloutProps {
    * How long SSM keeps trying to deliver the command to a node that does not answer before it
    * gives up on that node (SendCommand `TimeoutSeconds`; 30 seconds to 30 days).
    *
-   * @default Duration.minutes(10)
+   * @default Duration.hours(1) - SendCommand's own default
    */
   readonly deliveryTimeout?: Duration;
 }
@@ -87,7 +87,7 @@ export class PushRollout extends Construct {
     const stack = Stack.of(this);
     const maxConcurrency = (props.maxConcurrency ?? Threshold.percentage(100))._render('maxConcurrency', false);
     const maxErrors = (props.maxErrors ?? Threshold.percentage(100))._render('maxErrors', true);
-    const deliveryTimeout = checkDeliveryTimeout(props.deliveryTimeout ?? Duration.minutes(10));
+    const deliveryTimeout = checkDeliveryTimeout(props.deliveryTimeout ?? Duration.hours(1));
     if (props.nodes.tagValues.length > GUIDE_MAX_TAG_VALUES) {
       Annotations.of(this).addWarningV2('cdk-image-prefetcher:target-values',
         `The selector has ${props.nodes.tagValues.length} tag values. SendCommand's API accepts 50, but the Run Command user guide says targets take at most five values for each key; if a push's command fails with a validation error, split the nodes across prefetchers with at most five values each.`);

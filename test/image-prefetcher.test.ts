@@ -200,7 +200,7 @@ describe('ImagePrefetcher with defaults', () => {
         'Targets': [{ Key: 'tag:kubernetes.io/cluster/ml-cluster', Values: ['owned'] }],
         'MaxConcurrency': '100%',
         'MaxErrors': '100%',
-        'TimeoutSeconds': 600,
+        'TimeoutSeconds': 3600,
         'Parameters.$': '$',
         'Comment.$': "States.Format('cdk-image-prefetcher {}', $.imageDigest[0])",
       },

@@ -120,7 +120,7 @@ describe('what the rollout hands SSM for a matching event', () => {
     expect(request.Targets).toEqual([{ Key: 'tag:kubernetes.io/cluster/prod', Values: ['owned'] }]);
     expect(contract.associationTargets).toEqual(request.Targets);
     expect([request.MaxConcurrency, request.MaxErrors]).toEqual([contract.associationMaxConcurrency, contract.associationMaxErrors]);
-    expect([request.MaxConcurrency, request.MaxErrors, request.TimeoutSeconds]).toEqual(['100%', '100%', 600]);
+    expect([request.MaxConcurrency, request.MaxErrors, request.TimeoutSeconds]).toEqual(['100%', '100%', 3600]);
     // The console lists commands by comment: SSM allows 100 characters.
     expect(request.Comment).toBe(`cdk-image-prefetcher ${DIGEST}`);
     expect(request.Comment.length).toBeLessThanOrEqual(100);

@@ -69,7 +69,7 @@ const DEFAULTS = {
   old: { maxConcurrency: '50', maxErrors: '0', jitter: 30, deliveryTimeout: 3600 },
   // The construct's defaults (src/image-prefetcher.ts). The push leg passes the event's time, so the
   // jitter counts from the push (jitterWait): SSM's ramp no longer adds to every node's wait.
-  new: { maxConcurrency: '100%', maxErrors: '100%', jitter: 90, deliveryTimeout: 600, jitterFromPush: true },
+  new: { maxConcurrency: '100%', maxErrors: '100%', jitter: 90, deliveryTimeout: 3600, jitterFromPush: true },
   // Targets for the new path: fleet size of the time target, of the quota target, quota share.
   targetTimeNodes: 1000,
   targetQuotaNodes: 5000,
