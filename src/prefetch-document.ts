@@ -8,8 +8,17 @@ import { ECR_REPOSITORY_NAME, OCI_TAG } from './validation';
 /** Where the node-side script lives in the package (a real shell file, linted and tested on its own). */
 const SCRIPT_PATH = path.join(__dirname, '..', 'assets', 'prefetch-image.sh');
 
+/**
+ * A pattern that matches the whole value and nothing else, in any regular-expression dialect SSM may
+ * use: `$` also matches before a final line break in Java, PCRE, Python and .NET (not in JavaScript),
+ * so `^...$` lets "v1\n" through there; `(?![\s\S])` (no character follows) means the end everywhere.
+ */
+function whole(alternatives: string): string {
+  return `^(?:${alternatives})(?![\\s\\S])`;
+}
+
 const TAG = OCI_TAG.source.slice(1, -1);
-const TAG_LIST = `^$|^${TAG}(,${TAG}){0,19}$`;
+const TAG_LIST = whole(`|${TAG}(,${TAG}){0,19}`);
 
 /** One parameter of the SSM Command document. */
 interface ParameterSpec {
@@ -32,19 +41,19 @@ const PARAMETERS: ParameterSpec[] = [
   {
     name: 'accountId',
     description: 'AWS account that owns the ECR registry (12 digits).',
-    allowedPattern: '^[0-9]{12}$',
+    allowedPattern: whole('[0-9]{12}'),
     variable: 'PREFETCH_ACCOUNT_ID',
   },
   {
     name: 'region',
     description: 'Region of the ECR registry, for example us-east-1.',
-    allowedPattern: '^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$',
+    allowedPattern: whole('[a-z]{2}(-[a-z]+)+-[0-9]{1,2}'),
     variable: 'PREFETCH_REGION',
   },
   {
     name: 'repositoryName',
     description: 'ECR repository name (2 to 256 characters).',
-    allowedPattern: ECR_REPOSITORY_NAME.source,
+    allowedPattern: whole(ECR_REPOSITORY_NAME.source.slice(1, -1)),
     minChars: 2,
     maxChars: 256,
     variable: 'PREFETCH_REPOSITORY',
@@ -59,7 +68,7 @@ const PARAMETERS: ParameterSpec[] = [
   {
     name: 'imageDigest',
     description: 'Digest of the pushed manifest (sha256:<64 hex>). When set, imageTags holds exactly the one tag it was pushed with.',
-    allowedPattern: '^$|^sha256:[a-f0-9]{64}$',
+    allowedPattern: whole('|sha256:[a-f0-9]{64}'),
     default: '',
     variable: 'PREFETCH_IMAGE_DIGEST',
   },
@@ -73,42 +82,42 @@ const PARAMETERS: ParameterSpec[] = [
   {
     name: 'jitterSeconds',
     description: 'Wait a random 0..N seconds before contacting ECR, so that a fleet does not pull at the same instant (at most 3600).',
-    allowedPattern: '^[0-9]{1,4}$',
+    allowedPattern: whole('[0-9]{1,4}'),
     default: '90',
     variable: 'PREFETCH_JITTER_SECONDS',
   },
   {
     name: 'eventTime',
     description: 'Time of the push (the EventBridge event\'s time, UTC). When set, the jitter counts from it: a node that SSM reached late in its rollout ramp does not wait a whole jitter more.',
-    allowedPattern: '^$|^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$',
+    allowedPattern: whole('|[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z'),
     default: '',
     variable: 'PREFETCH_EVENT_TIME',
   },
   {
     name: 'maxDiskUsagePercent',
     description: 'Skip the pull when the filesystem holding containerd is fuller than this percentage.',
-    allowedPattern: '^([1-9]|[1-9][0-9]|100)$',
+    allowedPattern: whole('[1-9]|[1-9][0-9]|100'),
     default: '80',
     variable: 'PREFETCH_MAX_DISK_PERCENT',
   },
   {
     name: 'pinImages',
     description: 'Label the image io.cri-containerd.pinned=pinned so that kubelet image garbage collection keeps it.',
-    allowedPattern: '^(true|false)$',
+    allowedPattern: whole('true|false'),
     default: 'false',
     variable: 'PREFETCH_PIN',
   },
   {
     name: 'maxAttempts',
     description: 'Attempts against ECR on throttling and transient network errors, with exponential backoff.',
-    allowedPattern: '^([1-9]|10)$',
+    allowedPattern: whole('[1-9]|10'),
     default: '5',
     variable: 'PREFETCH_MAX_ATTEMPTS',
   },
   {
     name: 'executionTimeout',
     description: 'Seconds before SSM stops the script (at most 172800).',
-    allowedPattern: '^([1-9][0-9]{0,4}|1[0-6][0-9]{4}|17[0-1][0-9]{3}|172[0-7][0-9]{2}|172800)$',
+    allowedPattern: whole('[1-9][0-9]{0,4}|1[0-6][0-9]{4}|17[0-1][0-9]{3}|172[0-7][0-9]{2}|172800'),
     default: '3600',
   },
 ];

@@ -164,6 +164,11 @@ export class PushRollout extends Construct {
       timeout: Duration.minutes(15),
     });
     this.stateMachine = this.machine;
+    // aws-cdk-lib's StateMachine makes the machine depend on its role and the role's policy; RoleArn
+    // already orders the role first (cfn-lint W3005): keep the policy, which the first execution needs.
+    const cfnMachine = this.machine.node.defaultChild as CfnResource;
+    const cfnPolicy = role.node.tryFindChild('DefaultPolicy')?.node.defaultChild as CfnResource;
+    cfnMachine.addOverride('DependsOn', [cfnPolicy.logicalId]);
 
     suppressNag(this.machine.node.defaultChild as CfnResource, 'AwsSolutions-SF1',
       'A Standard workflow keeps every execution\'s input (the image) and the SendCommand result (command ID, target count) in its execution history for 90 days; CloudWatch Logs of ALL events would duplicate that for a one-step workflow.');

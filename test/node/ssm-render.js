@@ -16,23 +16,26 @@
 const fs = require('fs');
 const path = require('path');
 
-const TAG_LIST = '^$|^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}(,[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}){0,19}$';
+// The same patterns as src/prefetch-document.ts: the whole value, and nothing after it in any dialect.
+const whole = (alternatives) => `^(?:${alternatives})(?![\\s\\S])`;
+const TAG = '[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}';
+const TAG_LIST = whole(`|${TAG}(,${TAG}){0,19}`);
 
 // The parameters of the contract between the construct and the script (name -> variable, spec).
 const PARAMETERS = [
-  ['accountId', 'PREFETCH_ACCOUNT_ID', { allowedPattern: '^[0-9]{12}$' }],
-  ['region', 'PREFETCH_REGION', { allowedPattern: '^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$' }],
+  ['accountId', 'PREFETCH_ACCOUNT_ID', { allowedPattern: whole('[0-9]{12}') }],
+  ['region', 'PREFETCH_REGION', { allowedPattern: whole('[a-z]{2}(-[a-z]+)+-[0-9]{1,2}') }],
   ['repositoryName', 'PREFETCH_REPOSITORY', {
-    allowedPattern: '^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$',
+    allowedPattern: whole('[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*'),
   }],
   ['imageTags', 'PREFETCH_IMAGE_TAGS', { allowedPattern: TAG_LIST, default: '' }],
-  ['imageDigest', 'PREFETCH_IMAGE_DIGEST', { allowedPattern: '^$|^sha256:[a-f0-9]{64}$', default: '' }],
+  ['imageDigest', 'PREFETCH_IMAGE_DIGEST', { allowedPattern: whole('|sha256:[a-f0-9]{64}'), default: '' }],
   ['tagPrefixes', 'PREFETCH_TAG_PREFIXES', { allowedPattern: TAG_LIST, default: '' }],
-  ['jitterSeconds', 'PREFETCH_JITTER_SECONDS', { allowedPattern: '^[0-9]{1,4}$', default: '90' }],
-  ['eventTime', 'PREFETCH_EVENT_TIME', { allowedPattern: '^$|^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$', default: '' }],
-  ['maxDiskUsagePercent', 'PREFETCH_MAX_DISK_PERCENT', { allowedPattern: '^([1-9]|[1-9][0-9]|100)$', default: '80' }],
-  ['pinImages', 'PREFETCH_PIN', { allowedPattern: '^(true|false)$', default: 'false' }],
-  ['maxAttempts', 'PREFETCH_MAX_ATTEMPTS', { allowedPattern: '^([1-9]|10)$', default: '5' }],
+  ['jitterSeconds', 'PREFETCH_JITTER_SECONDS', { allowedPattern: whole('[0-9]{1,4}'), default: '90' }],
+  ['eventTime', 'PREFETCH_EVENT_TIME', { allowedPattern: whole('|[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z'), default: '' }],
+  ['maxDiskUsagePercent', 'PREFETCH_MAX_DISK_PERCENT', { allowedPattern: whole('[1-9]|[1-9][0-9]|100'), default: '80' }],
+  ['pinImages', 'PREFETCH_PIN', { allowedPattern: whole('true|false'), default: 'false' }],
+  ['maxAttempts', 'PREFETCH_MAX_ATTEMPTS', { allowedPattern: whole('[1-9]|10'), default: '5' }],
 ];
 
 function defaultDocument(scriptPath = path.join(__dirname, '..', '..', 'assets', 'prefetch-image.sh')) {
