@@ -379,12 +379,16 @@ disk_guard() { # disk_guard [NEED_BYTES]: 1 (and SKIP_MESSAGE) when the pull mus
 # Retries. classify reads an error text and says auth | notfound | transient.
 classify() {
   case "$1" in
+    # Throttling first: containerd 1.x retries a 429 itself, then tries /blobs/ for the manifest and
+    # logs "response was http.StatusNotFound"; that is ECR saying "slow down", not "no such image".
+    *"429 Too Many Requests"* | *TOOMANYREQUESTS* | *ThrottlingException* | *"Rate exceeded"* | *TooManyRequests*)
+      echo transient ;;
     *401\ Unauthorized* | *403\ Forbidden* | *AccessDenied* | *UnrecognizedClient* | *ExpiredToken* | \
       *InvalidSignature* | *"Unable to locate credentials"* | *"authorization failed"* | *"no basic auth"* | \
       *NotAuthorized* | *"not authorized"*)
       echo auth ;;
     *RepositoryNotFoundException* | *ImageNotFoundException* | *": not found"* | *"404 Not Found"* | \
-      *MANIFEST_UNKNOWN* | *NAME_UNKNOWN* | *StatusNotFound*)
+      *MANIFEST_UNKNOWN* | *NAME_UNKNOWN*)
       echo notfound ;;
     # containerd 2.x transfer service: the snapshotter is not in its unpack_config.
     *"no unpack platforms defined"*) echo unpack-config ;;
@@ -406,12 +410,21 @@ backoff() { # backoff ATTEMPT
 
 # with_retries WHAT CMD...: run CMD (stdout kept in $RETRY_OUT), retry transient errors.
 with_retries() {
-  local what="$1" attempt=1 errf="$WORK/stderr" kind
+  local what="$1" attempt=1 errf="$WORK/stderr" kind last
   shift
   while :; do
     if RETRY_OUT="$("$@" 2>"$errf")"; then return 0; fi
     RETRY_ERR="$(tail -n 3 "$errf" | tr '\n' ' ')"
-    kind="$(classify "$RETRY_ERR")"
+    # Throttling anywhere in the output makes it transient: on 1.x a 429 ends, after containerd's own
+    # retries and a try of /blobs/, as "not found" ("trying next host - response was
+    # http.StatusNotFound"). Otherwise the final error decides: ctr's own "ctr: ..." line when there is
+    # one, not the info lines before it.
+    last="$(grep '^ctr: ' "$errf" | tail -n 1)"
+    if grep -qE '429 Too Many Requests|TOOMANYREQUESTS|ThrottlingException|Rate exceeded|TooManyRequests' "$errf"; then
+      kind=transient
+    else
+      kind="$(classify "${last:-$RETRY_ERR}")"
+    fi
     case "$kind" in
       auth) fail "$EXIT_AUTH" auth-failed "$what: authentication failed: $RETRY_ERR" ;;
       notfound) fail "$EXIT_NOT_FOUND" not-found "$what: not found: $RETRY_ERR" ;;

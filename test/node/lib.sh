@@ -535,6 +535,25 @@ e2e_image_usable() {
   e2e_ctr content ls "digest==$config" | grep -qF "containerd.io/gc.ref.snapshot.$sn=$chain"
 }
 
+# e2e_document OUT: the SSM document the tests run, into OUT: $PREFETCH_DOCUMENT_JSON if set, else the
+# construct's synthesized document (examples/print-document.ts, which with PRINT_ROLLOUT_FILE also
+# writes the default push rollout's settings), else built from assets/prefetch-image.sh exactly as
+# the construct does (ssm-render.js).
+e2e_document() {
+  local out="$1"
+  if [ -n "${PREFETCH_DOCUMENT_JSON:-}" ]; then
+    cp "$PREFETCH_DOCUMENT_JSON" "$out"
+    log "document: $PREFETCH_DOCUMENT_JSON"
+  elif [ -f "$E2E_REPO_ROOT/examples/print-document.ts" ] &&
+    (cd "$E2E_REPO_ROOT" && npx --no-install ts-node --project tsconfig.dev.json examples/print-document.ts >"$out" 2>"$E2E_WORK/doc.err") &&
+    jq -e '.mainSteps[0].inputs.runCommand' "$out" >/dev/null 2>&1; then
+    log "document: synthesized by examples/print-document.ts"
+  else
+    node "$E2E_REPO_ROOT/test/node/ssm-render.js" --print-document >"$out"
+    log "document: built from assets/prefetch-image.sh by ssm-render.js"
+  fi
+}
+
 # Run the node script as SSM would (the rendered document) or directly (env vars).
 # e2e_render PARAMS_JSON OUTFILE: render the SSM document's runCommand with the parameters.
 e2e_render() {

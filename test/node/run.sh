@@ -25,20 +25,7 @@ PWNED="$E2E_WORK/pwned"
 # The document, and running it like SSM: render (pattern checks, defaults, substitution), then
 # execute the file (shebang honoured) as root. Test-only knobs come from the environment.
 DOC="$E2E_WORK/document.json"
-e2e_document() {
-  if [ -n "${PREFETCH_DOCUMENT_JSON:-}" ]; then
-    cp "$PREFETCH_DOCUMENT_JSON" "$DOC"
-    log "document: $PREFETCH_DOCUMENT_JSON"
-  elif [ -f "$E2E_REPO_ROOT/examples/print-document.ts" ] &&
-    (cd "$E2E_REPO_ROOT" && npx --no-install ts-node --project tsconfig.dev.json examples/print-document.ts >"$DOC" 2>"$E2E_WORK/doc.err") &&
-    jq -e '.mainSteps[0].inputs.runCommand' "$DOC" >/dev/null 2>&1; then
-    log "document: synthesized by examples/print-document.ts"
-  else
-    node "$E2E_REPO_ROOT/test/node/ssm-render.js" --print-document >"$DOC"
-    log "document: built from assets/prefetch-image.sh by ssm-render.js"
-  fi
-}
-e2e_document
+e2e_document "$DOC"
 
 # run_ssm PARAMS_JSON [ENV=VALUE...]: rc of the run; output in $OUT, the script's own wall time in
 # $RUN_SECONDS (rendering excluded). rc 100 = SSM refused.
