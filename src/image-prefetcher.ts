@@ -11,15 +11,15 @@ import { Construct } from 'constructs';
 import { NodeSelector } from './node-selector';
 import { PrefetchDeadLetterQueue } from './prefetch-dead-letter-queue';
 import { PrefetchDocument } from './prefetch-document';
-import { checkDeliveryTimeout, PushRollout } from './push-rollout';
+import { checkDeliveryTimeout, PushRollout, RolloutOptions } from './push-rollout';
 import { ReconcileSchedule } from './reconcile-schedule';
 import { TagFilter } from './tag-filter';
-import { Threshold } from './threshold';
 import { checkInteger, checkRetryPolicy, fail, isUnresolved, OCI_TAG } from './validation';
 
-/** Rollout defaults, chosen with the fleet model (test/fleet/model.js; README, "Rollout at fleet scale"). */
-const DEFAULT_MAX_CONCURRENCY = Threshold.percentage(100);
-const DEFAULT_MAX_ERRORS = Threshold.percentage(100);
+/**
+ * The jitter default, chosen with the fleet model (test/fleet/model.js; README, "Rollout at fleet
+ * scale") together with the rollout defaults of PushRollout.
+ */
 const DEFAULT_JITTER = Duration.seconds(90);
 
 /** How the SSM console ranks nodes that do not have the images. */
@@ -37,7 +37,7 @@ export enum ComplianceSeverity {
 }
 
 /** Properties of an {@link ImagePrefetcher}. */
-export interface ImagePrefetcherProps {
+export interface ImagePrefetcherProps extends RolloutOptions {
   /**
    * The ECR repository whose images are prefetched. It must be in the stack's account
    * and region: ECR sends its events there, and Run Command cannot be a cross-account target.
@@ -73,35 +73,6 @@ export interface ImagePrefetcherProps {
    */
   readonly reconcileSchedule?: ReconcileSchedule;
 
-  /**
-   * How many nodes prefetch at once, after a push (SendCommand) and when nodes join or reconcile
-   * (the association). SSM starts with one node and doubles up to this; the others wait for a
-   * free slot. The nodes' random `jitter` spreads their ECR calls over time.
-   *
-   * @default Threshold.percentage(100) - every node at once after the ramp, so that a push warms
-   * the whole fleet in about one pull time (README, "Rollout at fleet scale")
-   */
-  readonly maxConcurrency?: Threshold;
-
-  /**
-   * After how many failed nodes the command is not sent to further nodes, after a push and when
-   * nodes join. Nodes that skip an image (full disk, another platform, not an image) exit 0 and
-   * do not count.
-   *
-   * @default Threshold.percentage(100) - a broken node must not keep the other nodes cold
-   */
-  readonly maxErrors?: Threshold;
-
-  /**
-   * How long a push's command waits for a node that does not answer (stopped, agent down) before
-   * SSM gives up on that node (Delivery Timed Out, which is not an error). Such a node pulls the
-   * current images at its next join or reconcile run (30 seconds to 30 days). With a
-   * `maxConcurrency` below 100 % and many waves, keep it above the rollout's duration: the SSM
-   * documentation does not say whether nodes waiting for a slot count against it.
-   *
-   * @default Duration.hours(1) - SendCommand's own default
-   */
-  readonly deliveryTimeout?: Duration;
 
   /**
    * Severity of the compliance item when a node lacks the images.
@@ -239,8 +210,6 @@ export class ImagePrefetcher extends Construct {
     const tagFilter = props.tagFilter ?? TagFilter.anyTag();
     const newNodeTags = props.newNodeImageTags ?? tagFilter.exactTags;
     const common = renderCommonParameters(props);
-    const maxConcurrency = props.maxConcurrency ?? DEFAULT_MAX_CONCURRENCY;
-    const maxErrors = props.maxErrors ?? DEFAULT_MAX_ERRORS;
 
     this.repository = props.repository;
     const document = PrefetchDocument.of(this);
@@ -277,8 +246,8 @@ export class ImagePrefetcher extends Construct {
     this.pushRollout = new PushRollout(this, 'PushRollout', {
       documentName: document.documentName,
       nodes: props.nodes,
-      maxConcurrency,
-      maxErrors,
+      maxConcurrency: props.maxConcurrency,
+      maxErrors: props.maxErrors,
       deliveryTimeout: props.deliveryTimeout,
     });
     this.stateMachine = this.pushRollout.stateMachine;

@@ -17,8 +17,43 @@ import { fail, suppressNag } from './validation';
  */
 const GUIDE_MAX_TAG_VALUES = 5;
 
+/**
+ * How a command rolls out across the nodes: SendCommand's rate control. An `ImagePrefetcher`
+ * applies `maxConcurrency` and `maxErrors` to a push's command and to its association alike.
+ */
+export interface RolloutOptions {
+  /**
+   * How many nodes run the command at once (SendCommand and association `MaxConcurrency`). SSM
+   * starts with one node and doubles up to this; the others wait for a free slot. The nodes'
+   * random `jitter` spreads their ECR calls over time.
+   *
+   * @default Threshold.percentage(100) - every node at once after the ramp, so that a push warms
+   * the whole fleet in about one pull time (README, "Rollout at fleet scale")
+   */
+  readonly maxConcurrency?: Threshold;
+
+  /**
+   * After how many failed nodes the command is not sent to further nodes (`MaxErrors`). Nodes that
+   * skip an image (full disk, another platform, not an image) exit 0 and do not count.
+   *
+   * @default Threshold.percentage(100) - a broken node must not keep the other nodes cold
+   */
+  readonly maxErrors?: Threshold;
+
+  /**
+   * How long a push's command waits for a node that does not answer (stopped, agent down) before
+   * SSM gives up on that node (SendCommand `TimeoutSeconds`; Delivery Timed Out, which is not an
+   * error). Such a node pulls the current images at its next join or reconcile run (30 seconds to
+   * 30 days). With a `maxConcurrency` below 100 % and many waves, keep it above the rollout's
+   * duration: the SSM documentation does not say whether nodes waiting for a slot count against it.
+   *
+   * @default Duration.hours(1) - SendCommand's own default
+   */
+  readonly deliveryTimeout?: Duration;
+}
+
 /** Properties of a {@link PushRollout}. */
-export interface PushRolloutProps {
+export interface PushRolloutProps extends RolloutOptions {
   /**
    * Name of the SSM Command document to send (owned by this account, in this region).
    */
@@ -28,28 +63,6 @@ export interface PushRolloutProps {
    * The instances the command goes to.
    */
   readonly nodes: NodeSelector;
-
-  /**
-   * How many nodes run the command at once (SendCommand `MaxConcurrency`).
-   *
-   * @default Threshold.percentage(100)
-   */
-  readonly maxConcurrency?: Threshold;
-
-  /**
-   * After how many failed nodes the command is not sent to further nodes (SendCommand `MaxErrors`).
-   *
-   * @default Threshold.percentage(100)
-   */
-  readonly maxErrors?: Threshold;
-
-  /**
-   * How long SSM keeps trying to deliver the command to a node that does not answer before it
-   * gives up on that node (SendCommand `TimeoutSeconds`; 30 seconds to 30 days).
-   *
-   * @default Duration.hours(1) - SendCommand's own default
-   */
-  readonly deliveryTimeout?: Duration;
 }
 
 /**

@@ -50,7 +50,8 @@ fleet_setup() {
   # Mount points of the nodes' own /etc/containerd and /run/containerd (mounted in their namespaces).
   mkdir -p /etc/containerd /run/containerd
   e2e_make_tls
-  fleet_start_registry
+  # docker-registry on plain HTTP behind the throttling proxy (relative URLs: the proxy changes the scheme).
+  E2E_REGISTRY_PLAIN="$FLEET_UPSTREAM" e2e_start_registry
   fleet_start_proxy
 }
 
@@ -75,36 +76,6 @@ fleet_pids_in_ns() { # fleet_pids_in_ns MNT_NS_LINK: pids whose mount namespace 
   for p in /proc/[0-9]*; do
     [ "$(readlink "$p/ns/mnt" 2>/dev/null)" = "$1" ] && echo "${p#/proc/}"
   done
-}
-
-# docker-registry on plain HTTP behind the proxy (relative URLs: the proxy changes the scheme).
-fleet_start_registry() {
-  local r="$E2E_WORK/registry"
-  htpasswd -Bbc "$r/htpasswd" AWS "${E2E_TOKEN:0:72}" 2>/dev/null
-  cat >"$r/config.yml" <<EOF
-version: 0.1
-log:
-  level: info
-  accesslog:
-    disabled: false
-storage:
-  filesystem:
-    rootdirectory: $r/data
-  delete:
-    enabled: true
-http:
-  addr: ${FLEET_UPSTREAM}
-  relativeurls: true
-auth:
-  htpasswd:
-    realm: e2e
-    path: $r/htpasswd
-EOF
-  setpriv --pdeathsig KILL docker-registry serve "$r/config.yml" >>"$r/registry.log" 2>&1 &
-  E2E_REGISTRY_PID=$!
-  E2E_PIDS+=("$E2E_REGISTRY_PID")
-  e2e_poll curl -s -o /dev/null "http://${FLEET_UPSTREAM}/v2/" ||
-    die "registry did not start: $(tail -5 "$r/registry.log")"
 }
 
 fleet_start_proxy() {

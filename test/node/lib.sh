@@ -276,9 +276,22 @@ ca = "ca.crt"
 EOF
 }
 
+# The registry: TLS on $E2E_REGISTRY, the ECR host name's address. With E2E_REGISTRY_PLAIN=ADDR it
+# serves plain HTTP on ADDR instead (relative URLs), behind a proxy that terminates TLS (the fleet's).
 e2e_start_registry() {
-  local r="$E2E_WORK/registry"
+  local r="$E2E_WORK/registry" http url
   htpasswd -Bbc "$r/htpasswd" AWS "${E2E_TOKEN:0:72}" 2>/dev/null
+  if [ -n "${E2E_REGISTRY_PLAIN:-}" ]; then
+    http="  addr: ${E2E_REGISTRY_PLAIN}
+  relativeurls: true"
+    url="http://${E2E_REGISTRY_PLAIN}/v2/"
+  else
+    http="  addr: ${E2E_REGISTRY}
+  tls:
+    certificate: $r/tls/server.crt
+    key: $r/tls/server.key"
+    url="https://${E2E_HOST}/v2/"
+  fi
   cat >"$r/config.yml" <<EOF
 version: 0.1
 log:
@@ -291,19 +304,17 @@ storage:
   delete:
     enabled: true
 http:
-  addr: ${E2E_REGISTRY}
-  tls:
-    certificate: $r/tls/server.crt
-    key: $r/tls/server.key
+$http
 auth:
   htpasswd:
     realm: e2e
     path: $r/htpasswd
 EOF
-  docker-registry serve "$r/config.yml" >>"$r/registry.log" 2>&1 &
+  # The registry dies with the test even if the test is killed (no trap runs then).
+  setpriv --pdeathsig KILL docker-registry serve "$r/config.yml" >>"$r/registry.log" 2>&1 &
   E2E_REGISTRY_PID=$!
   E2E_PIDS+=("$E2E_REGISTRY_PID")
-  e2e_poll curl -s -o /dev/null --cacert "$r/tls/ca.crt" "https://${E2E_HOST}/v2/" ||
+  e2e_poll curl -s -o /dev/null --cacert "$r/tls/ca.crt" "$url" ||
     die "registry did not start: $(tail -5 "$r/registry.log")"
 }
 
