@@ -35,18 +35,8 @@ fleet_setup() {
   trap 'exit 130' INT TERM
   mkdir -p "$E2E_WORK"/{bin,registry,images,state,tmp,nodes,runs}
 
-  # The aws shim and the ~2 KB token, as in e2e_setup; every node shares them (one ECR).
-  install -m 755 "${E2E_REPO_ROOT}/test/node/fake-aws.sh" "$E2E_WORK/bin/aws"
-  export AWS_SHIM_STATE="$E2E_WORK/state"
-  export PATH="$E2E_WORK/bin:$PATH"
-  E2E_TOKEN="$(openssl rand -base64 1536 | tr -d '\n')"
-  printf '%s' "$E2E_TOKEN" >"$AWS_SHIM_STATE/token"
-  chmod 600 "$AWS_SHIM_STATE/token"
-
-  ip link set lo up
-  E2E_REGISTRY="127.0.0.1:443"
-  printf '127.0.0.1 localhost %s\n' "$E2E_HOST" >"$E2E_WORK/hosts"
-  mount --bind "$E2E_WORK/hosts" /etc/hosts
+  # The aws shim, the token and the ECR host name, as in e2e_setup; every node shares them (one ECR).
+  e2e_setup_ecr
   # Mount points of the nodes' own /etc/containerd and /run/containerd (mounted in their namespaces).
   mkdir -p /etc/containerd /run/containerd
   e2e_make_tls

@@ -131,20 +131,7 @@ e2e_setup() {
   trap 'exit 130' INT TERM
   mkdir -p "$E2E_WORK"/{bin,etc-containerd/certs.d,containerd,registry,images,state,locks,tmp}
 
-  # The aws shim, first on PATH for the node script.
-  install -m 755 "${E2E_REPO_ROOT}/test/node/fake-aws.sh" "$E2E_WORK/bin/aws"
-  export AWS_SHIM_STATE="$E2E_WORK/state"
-  export PATH="$E2E_WORK/bin:$PATH"
-
-  # A ~2 KB token like ECR's (base64 text); htpasswd gets its first 72 characters.
-  E2E_TOKEN="$(openssl rand -base64 1536 | tr -d '\n')"
-  printf '%s' "$E2E_TOKEN" >"$AWS_SHIM_STATE/token"
-  chmod 600 "$AWS_SHIM_STATE/token"
-
-  ip link set lo up
-  E2E_REGISTRY="127.0.0.1:443"
-  printf '127.0.0.1 localhost %s\n' "$E2E_HOST" >"$E2E_WORK/hosts"
-  mount --bind "$E2E_WORK/hosts" /etc/hosts
+  e2e_setup_ecr
 
   # /etc/containerd of this namespace: config.toml + certs.d, read by the script unmodified.
   mkdir -p /etc/containerd /run/containerd
@@ -161,6 +148,22 @@ e2e_setup() {
   export CONTAINERD_NAMESPACE="$E2E_NS"
   # The script keeps locks and private files under /run by default; keep the test's apart.
   export PREFETCH_RUN_DIR="$E2E_WORK/run"
+}
+
+# The "ECR" side every test shares: the aws shim first on PATH, a ~2 KB token like ECR's (base64
+# text; htpasswd gets its first 72 characters), loopback up, and /etc/hosts mapping the ECR host name
+# to the registry's address, 127.0.0.1:443.
+e2e_setup_ecr() {
+  install -m 755 "${E2E_REPO_ROOT}/test/node/fake-aws.sh" "$E2E_WORK/bin/aws"
+  export AWS_SHIM_STATE="$E2E_WORK/state"
+  export PATH="$E2E_WORK/bin:$PATH"
+  E2E_TOKEN="$(openssl rand -base64 1536 | tr -d '\n')"
+  printf '%s' "$E2E_TOKEN" >"$AWS_SHIM_STATE/token"
+  chmod 600 "$AWS_SHIM_STATE/token"
+  ip link set lo up
+  E2E_REGISTRY="127.0.0.1:443"
+  printf '127.0.0.1 localhost %s\n' "$E2E_HOST" >"$E2E_WORK/hosts"
+  mount --bind "$E2E_WORK/hosts" /etc/hosts
 }
 
 e2e_teardown() {
