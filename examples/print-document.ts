@@ -11,6 +11,7 @@ import { Template } from 'aws-cdk-lib/assertions';
 import * as ecr from 'aws-cdk-lib/aws-ecr';
 import { buildApp } from './app';
 import { ImagePrefetcher, NodeSelector } from '../src';
+import { definitionOf } from '../test/util';
 
 const { stack } = buildApp(path.join(os.tmpdir(), 'cdk-image-prefetcher-print-document'));
 const documents = Template.fromStack(stack).findResources('AWS::SSM::Document');
@@ -26,9 +27,7 @@ if (process.env.PRINT_ROLLOUT_FILE) {
   const resources: any[] = Object.values(Template.fromStack(defaults).toJSON().Resources);
   const machine = resources.find(r => r.Type === 'AWS::StepFunctions::StateMachine');
   const rule = resources.find(r => r.Type === 'AWS::Events::Rule');
-  // The definition is a Fn::Join of strings and references (inside string values): drop the references.
-  const text = machine.Properties.DefinitionString['Fn::Join'][1].map((p: unknown) => (typeof p === 'string' ? p : '')).join('');
-  const send = JSON.parse(text).States.SendCommand.Parameters;
+  const send = definitionOf(machine).States.SendCommand.Parameters;
   const input = JSON.parse(rule.Properties.Targets[0].InputTransformer.InputTemplate.replace(/<[^>]+>/g, '"x"'));
   fs.writeFileSync(process.env.PRINT_ROLLOUT_FILE, JSON.stringify({
     maxConcurrency: send.MaxConcurrency,

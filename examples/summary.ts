@@ -3,6 +3,7 @@
 import * as path from 'path';
 import { Template } from 'aws-cdk-lib/assertions';
 import { buildApp } from './app';
+import { definitionOf } from '../test/util';
 
 const outdir = path.join(__dirname, 'cdk.out');
 const { app, stack } = buildApp(outdir);
@@ -34,7 +35,7 @@ for (const [id, rule] of Object.entries(resources).filter(([, r]) => r.Type === 
   const detail = p.EventPattern.detail;
   const target = p.Targets[0];
   const machineId: string = target.Arn.Ref;
-  const send = stateMachineTask(machineId);
+  const send = definitionOf(resources[machineId]).States.SendCommand;
   const selector = send.Parameters.Targets[0];
   say();
   say(`EventBridge rule ${p.Name} (${id})`);
@@ -68,13 +69,6 @@ for (const [id, association] of Object.entries(resources).filter(([, r]) => r.Ty
   const prefixes = p.Parameters.tagPrefixes[0];
   say(`  pulls: ${tags ? `tags ${tags}` : `the most recently pushed tagged image${prefixes ? ` among tags starting with ${prefixes}` : ''}`}`);
   say(`  parameters: ${Object.entries(p.Parameters).map(([k, v]) => `${k}=${nameOf((v as any[])[0])}`).join(' ')}`);
-}
-
-/** The SendCommand task of a state machine of the template, references written ${LogicalId}. */
-function stateMachineTask(id: string): any {
-  const body = resources[id].Properties.DefinitionString;
-  const text = typeof body === 'string' ? body : body['Fn::Join'][1].map((part: any) => (typeof part === 'string' ? part : `\${${part.Ref ?? JSON.stringify(part)}}`)).join('');
-  return JSON.parse(text).States.SendCommand;
 }
 
 const [documentId, document] = Object.entries(resources).find(([, r]) => r.Type === 'AWS::SSM::Document')!;

@@ -5,7 +5,7 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { NodeSelector } from './node-selector';
-import { tagCondition } from './run-command-target';
+import { selectedNodesStatement, suppressInstanceWildcard } from './run-command-target';
 import { Threshold } from './threshold';
 import { fail, suppressNag } from './validation';
 
@@ -124,7 +124,6 @@ export class PushRollout extends Construct {
     this.role = role;
 
     const documentArn = stack.formatArn({ service: 'ssm', resource: 'document', resourceName: props.documentName });
-    const instances = stack.formatArn({ service: 'ec2', resource: 'instance', resourceName: '*', arnFormat: ArnFormat.SLASH_RESOURCE_NAME });
     const send = new tasks.CallAwsService(this, 'SendCommand', {
       comment: 'Runs the prefetch document on the selected nodes with the rollout settings',
       service: 'ssm',
@@ -133,11 +132,7 @@ export class PushRollout extends Construct {
       // ssm:SendCommand needs the document and every instance it goes to. The task's own statement
       // covers the document; the instances, with the tag condition, follow.
       iamResources: [documentArn],
-      additionalIamStatements: [new iam.PolicyStatement({
-        actions: ['ssm:SendCommand'],
-        resources: [instances],
-        conditions: { StringEquals: tagCondition(this, props.nodes) },
-      })],
+      additionalIamStatements: [selectedNodesStatement(this, props.nodes)],
       parameters: {
         DocumentName: props.documentName,
         Targets: [{ Key: props.nodes.targetKey, Values: props.nodes.tagValues }],
@@ -187,12 +182,7 @@ export class PushRollout extends Construct {
       'A Standard workflow keeps every execution\'s input (the image) and the SendCommand result (command ID, target count) in its execution history for 90 days; CloudWatch Logs of ALL events would duplicate that for a one-step workflow.');
     suppressNag(this.machine.node.defaultChild as CfnResource, 'AwsSolutions-SF2',
       'One SDK call per execution: X-Ray traces would show nothing the execution history does not.');
-    const policy = role.node.tryFindChild('DefaultPolicy')?.node.defaultChild;
-    if (policy instanceof CfnResource) {
-      suppressNag(policy, 'AwsSolutions-IAM5',
-        'SendCommand needs the instance ARNs; instance IDs are not known in advance (nodes come and go), so the resource is instance/* and an ssm:resourceTag condition limits it to the selected nodes.',
-        '/^Resource::arn:<AWS::Partition>:ec2:[^:]+:[^:]+:instance\\/\\*$/');
-    }
+    suppressInstanceWildcard(role);
   }
 
   /**

@@ -98,19 +98,8 @@ export class RunCommandTarget implements events.IRuleTarget {
       actions: ['ssm:SendCommand'],
       resources: [documentArn],
     }));
-    role.addToPrincipalPolicy(new iam.PolicyStatement({
-      sid: 'OnlyToTheSelectedNodes',
-      actions: ['ssm:SendCommand'],
-      resources: [stack.formatArn({ service: 'ec2', resource: 'instance', resourceName: '*', arnFormat: ArnFormat.SLASH_RESOURCE_NAME })],
-      conditions: { StringEquals: tagCondition(rule, nodes) },
-    }));
-
-    const policy = role.node.tryFindChild('DefaultPolicy')?.node.defaultChild;
-    if (policy instanceof CfnResource) {
-      suppressNag(policy, 'AwsSolutions-IAM5',
-        'SendCommand needs the instance ARNs; instance IDs are not known in advance (nodes come and go), so the resource is instance/* and a ssm:resourceTag condition limits it to the selected nodes.',
-        '/^Resource::arn:<AWS::Partition>:ec2:[^:]+:[^:]+:instance\\/\\*$/');
-    }
+    role.addToPrincipalPolicy(selectedNodesStatement(rule, nodes, 'OnlyToTheSelectedNodes'));
+    suppressInstanceWildcard(role);
 
     if (deadLetterQueue) {
       allowRuleToSendToQueue(rule, deadLetterQueue);
@@ -133,12 +122,39 @@ export class RunCommandTarget implements events.IRuleTarget {
 }
 
 /**
- * `{"ssm:resourceTag/<key>": [values]}`. CloudFormation cannot compute a JSON key, so a
- * key known only at deploy time (a cluster name from another resource) goes through CfnJson.
+ * `ssm:SendCommand` on the instances that carry the selected tag: `instance/*` (instance IDs are
+ * not known in advance) with SSM's `ssm:resourceTag/<key>` condition.
  *
  * @internal
  */
-export function tagCondition(scope: IConstruct, nodes: NodeSelector): any {
+export function selectedNodesStatement(scope: IConstruct, nodes: NodeSelector, sid?: string): iam.PolicyStatement {
+  return new iam.PolicyStatement({
+    sid,
+    actions: ['ssm:SendCommand'],
+    resources: [Stack.of(scope).formatArn({ service: 'ec2', resource: 'instance', resourceName: '*', arnFormat: ArnFormat.SLASH_RESOURCE_NAME })],
+    conditions: { StringEquals: tagCondition(scope, nodes) },
+  });
+}
+
+/**
+ * The narrow cdk-nag suppression for {@link selectedNodesStatement} on the role's default policy.
+ *
+ * @internal
+ */
+export function suppressInstanceWildcard(role: iam.IRole): void {
+  const policy = role.node.tryFindChild('DefaultPolicy')?.node.defaultChild;
+  if (policy instanceof CfnResource) {
+    suppressNag(policy, 'AwsSolutions-IAM5',
+      'SendCommand needs the instance ARNs; instance IDs are not known in advance (nodes come and go), so the resource is instance/* and an ssm:resourceTag condition limits it to the selected nodes.',
+      '/^Resource::arn:<AWS::Partition>:ec2:[^:]+:[^:]+:instance\\/\\*$/');
+  }
+}
+
+/**
+ * `{"ssm:resourceTag/<key>": [values]}`. CloudFormation cannot compute a JSON key, so a
+ * key known only at deploy time (a cluster name from another resource) goes through CfnJson.
+ */
+function tagCondition(scope: IConstruct, nodes: NodeSelector): any {
   const condition = { [`ssm:resourceTag/${nodes.tagKey}`]: nodes.tagValues };
   if (!Token.isUnresolved(nodes.tagKey)) return condition;
   return new CfnJson(scope, 'NodeTagCondition', { value: condition });

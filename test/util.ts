@@ -19,7 +19,12 @@ export function givenStack(): { app: App; stack: Stack; repository: ecr.Reposito
 export function stateMachineDefinition(template: Template): any {
   const machines = Object.values(template.findResources('AWS::StepFunctions::StateMachine'));
   if (machines.length !== 1) throw new Error(`expected one state machine, found ${machines.length}`);
-  const body = machines[0].Properties.DefinitionString;
+  return definitionOf(machines[0]);
+}
+
+/** The definition of an `AWS::StepFunctions::StateMachine` resource, references written `${LogicalId}`. */
+export function definitionOf(machine: any): any {
+  const body = machine.Properties.DefinitionString;
   const text = typeof body === 'string' ? body : body['Fn::Join'][1].map((part: any) => {
     if (typeof part === 'string') return part;
     if (part.Ref) return `\${${part.Ref}}`;
