@@ -11,6 +11,7 @@ import { Construct } from 'constructs';
 import { NodeSelector } from './node-selector';
 import { PrefetchDeadLetterQueue } from './prefetch-dead-letter-queue';
 import { PrefetchDocument } from './prefetch-document';
+import { pushEventPattern } from './push-event-pattern';
 import { checkDeliveryTimeout, PushRollout, RolloutOptions } from './push-rollout';
 import { ReconcileSchedule } from './reconcile-schedule';
 import { TagFilter } from './tag-filter';
@@ -229,17 +230,8 @@ export class ImagePrefetcher extends Construct {
 
     const rule = new events.Rule(this, 'PushRule', {
       ruleName,
-      description: `Prefetch images pushed to ECR repository ${props.repository.repositoryName} on the selected nodes`,
-      eventPattern: {
-        source: ['aws.ecr'],
-        detailType: ['ECR Image Action'],
-        detail: {
-          'action-type': ['PUSH'],
-          'result': ['SUCCESS'],
-          'repository-name': [props.repository.repositoryName],
-          'image-tag': tagFilter._renderEventPattern(),
-        },
-      },
+      description: `Prefetch images pushed or replicated to ECR repository ${props.repository.repositoryName} on the selected nodes`,
+      eventPattern: pushEventPattern(props.repository.repositoryName, tagFilter),
     });
     // The push leg: rule -> Step Functions -> SendCommand with the rollout settings (the Run Command
     // target cannot set them; docs/push-path.md).

@@ -6,7 +6,7 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { imageAction, multiArchPush, pullThroughCacheAction, replicationAction, DIGEST, Event } from './ecr-events';
+import { ARTIFACT_PUSHES, COSIGN_TAG, DOCKER_LIST, DOCKER_MANIFEST, documentedPush, imageAction, multiArchPush, pullThroughCacheAction, replication, replicationAction, DIGEST, Event } from './ecr-events';
 import { matchesPattern, transformInput } from './eventbridge';
 import { CONTRACT_ENV, CONTRACT_REPOSITORY, Contract, ContractProps, sendCommandRequest, synthesizeContract } from './synthesized';
 import { TagFilter, Threshold } from '../../src';
@@ -53,7 +53,18 @@ describe('which ECR events the synthesized rule matches', () => {
     ['push to another repository', imageAction({ tag: 'latest', repository: 'team/other' }), false, false, false, false],
     ['push to a repository whose name starts with ours', imageAction({ tag: 'latest', repository: `${CONTRACT_REPOSITORY}-canary` }), false, false, false, false],
     ['push event from another source', { ...imageAction({ tag: 'latest' }), source: 'custom.ecr' }, false, false, false, false],
-    ['ECR Replication Action of v1', replicationAction, false, false, false, false],
+    ['ECR Replication Action of v1 (a replica is warmed on arrival)', replicationAction, true, false, false, true],
+    ['ECR Replication Action of release-7', replication({ tag: 'release-7' }), true, false, true, false],
+    ['FAILED replication of v1', replication({ tag: 'v1', result: 'FAILED' }), false, false, false, false],
+    ['replication of a cosign signature', replication({ tag: `${COSIGN_TAG}.sig` }), false, false, false, false],
+    ['replication of an untagged manifest', replication({ tag: '' }), false, false, false, false],
+    ['the documented push sample, without media types', documentedPush('v1'), true, false, false, true],
+    ['push of a Docker v2 image tagged latest', imageAction({ tag: 'latest', mediaType: DOCKER_MANIFEST }), true, true, false, false],
+    ['push of a Docker manifest list tagged stable', imageAction({ tag: 'stable', mediaType: DOCKER_LIST }), true, true, false, true],
+    ['push of an index with an artifact media type', imageAction({ tag: 'stable', mediaType: 'application/vnd.oci.image.index.v1+json', artifactMediaType: 'application/vnd.oci.image.config.v1+json' }), true, true, false, true],
+    ['push of v1 with an empty artifact media type', imageAction({ tag: 'v1', artifactMediaType: '' }), true, false, false, true],
+    ...Object.entries(ARTIFACT_PUSHES).map(([name, event]): [string, Event, boolean, boolean, boolean, boolean] => [`artifact: ${name}`, event, false, false, false, false]),
+    ['push of a tag that only looks like cosign\'s (sha256-x, no suffix)', imageAction({ tag: 'sha256-x' }), true, false, false, false],
     ['ECR Pull Through Cache Action of v1', pullThroughCacheAction, false, false, false, false],
   ])('%s', (_, event, any, exact, prefix, mixed) => {
     expect({

@@ -6,10 +6,14 @@
 //   covered:  nested objects (every key of the pattern must match, keys of the event not in the
 //             pattern are ignored); arrays of allowed values (any one may match); exact string
 //             values (case-sensitive, and a string never equals a number or a boolean); `prefix`;
-//             `anything-but` with a string or a list of strings; a field the event lacks never
-//             matches; an event value that is an array matches when any of its elements does.
-//   not covered (throws): numeric, exists, cidr, suffix, wildcard, equals-ignore-case,
-//             anything-but with prefix/suffix/wildcard, $or, null/number/boolean pattern values.
+//             `anything-but` with a string or a list of strings, or with `wildcard` (a string or a
+//             list; `*` matches any run of characters, "" only the empty string); `exists` (false:
+//             the field is absent; true: present); `$or` (a list of patterns, any of which may
+//             match, next to the other keys, all of which must); a field the event lacks never
+//             matches (but `exists: false`); an event value that is an array matches when any of
+//             its elements does.
+//   not covered (throws): numeric, cidr, suffix, wildcard outside anything-but, equals-ignore-case,
+//             anything-but with prefix/suffix, `*` escapes, null/number/boolean pattern values.
 //
 // Input transformers (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-transform-target-input.html)
 //   covered:  InputPathsMap values that are dotted JSONPaths (`$.a.b-c`), with dashes; InputTemplate
@@ -28,7 +32,13 @@ export type Json = string | number | boolean | null | Json[] | { [key: string]: 
 /** Does `event` match `pattern`? */
 export function matchesPattern(pattern: { [key: string]: unknown }, event: { [key: string]: Json }): boolean {
   return Object.entries(pattern).every(([key, rule]) => {
-    if (!(key in event)) return false;
+    if (key === '$or') {
+      if (!Array.isArray(rule) || rule.length < 2) throw new Error(`event pattern: $or needs a list of 2 or more patterns, got ${JSON.stringify(rule)}`);
+      return rule.some(branch => matchesPattern(branch as { [key: string]: unknown }, event));
+    }
+    if (!(key in event)) {
+      return Array.isArray(rule) && rule.some(allowed => isExists(allowed) && (allowed as { exists: boolean }).exists === false);
+    }
     const value = event[key];
     if (Array.isArray(rule)) {
       const values = Array.isArray(value) ? value : [value];
@@ -42,14 +52,36 @@ export function matchesPattern(pattern: { [key: string]: unknown }, event: { [ke
   });
 }
 
+function isExists(allowed: unknown): boolean {
+  if (typeof allowed !== 'object' || allowed === null || !('exists' in allowed)) return false;
+  if (typeof (allowed as { exists: unknown }).exists !== 'boolean') throw new Error(`event pattern: exists takes true or false, got ${JSON.stringify(allowed)}`);
+  return true;
+}
+
+/** EventBridge wildcard: `*` is any run of characters; nothing else is special (no escapes modelled). */
+function matchesWildcard(wildcard: string, value: string): boolean {
+  if (wildcard.includes('\\')) throw new Error(`event pattern: wildcard escapes are not modelled, got ${wildcard}`);
+  const regex = new RegExp(`^${wildcard.split('*').map(part => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('[\\s\\S]*')}$`);
+  return regex.test(value);
+}
+
 function matchesValue(allowed: unknown, value: Json): boolean {
   if (typeof allowed === 'string') return value === allowed;
+  if (isExists(allowed)) return (allowed as { exists: boolean }).exists;
   if (typeof allowed === 'object' && allowed !== null && !Array.isArray(allowed)) {
     const entries = Object.entries(allowed);
     if (entries.length !== 1) throw new Error(`event pattern: one operator per matcher, got ${JSON.stringify(allowed)}`);
     const [op, arg] = entries[0];
     if (op === 'prefix' && typeof arg === 'string') {
       return typeof value === 'string' && value.startsWith(arg);
+    }
+    if (op === 'anything-but' && typeof arg === 'object' && arg !== null && !Array.isArray(arg)) {
+      const inner = Object.entries(arg);
+      if (inner.length !== 1 || inner[0][0] !== 'wildcard') throw new Error(`event pattern: only anything-but with wildcard is modelled among its operators, got ${JSON.stringify(allowed)}`);
+      const wildcards = typeof inner[0][1] === 'string' ? [inner[0][1]] : inner[0][1];
+      if (!Array.isArray(wildcards) || !wildcards.every(w => typeof w === 'string')) throw new Error(`event pattern: anything-but wildcard takes strings, got ${JSON.stringify(allowed)}`);
+      if (typeof value !== 'string') throw new Error(`event pattern: anything-but on a ${typeof value} value is not modelled`);
+      return !wildcards.some(w => matchesWildcard(w, value));
     }
     if (op === 'anything-but') {
       const excluded = typeof arg === 'string' ? [arg] : arg;

@@ -5,7 +5,7 @@
 //   ts-node --transpile-only test/ground-truth/rule-cases.ts <cases.json>
 import * as fs from 'fs';
 import { TagFilter } from '../../src';
-import { imageAction, multiArchPush, pullThroughCacheAction, replicationAction, Event } from '../contract/ecr-events';
+import { ARTIFACT_PUSHES, COSIGN_TAG, DOCKER_LIST, DOCKER_MANIFEST, documentedPush, imageAction, multiArchPush, pullThroughCacheAction, replication, replicationAction, Event } from '../contract/ecr-events';
 import { matchesPattern } from '../contract/eventbridge';
 import { CONTRACT_REPOSITORY, ContractProps, synthesizeContract } from '../contract/synthesized';
 
@@ -18,6 +18,8 @@ const FILTERS: { [name: string]: ContractProps } = {
   'one-exact': { tagFilter: TagFilter.exact('v1') },
   'prefixes': { tagFilter: TagFilter.prefix('release-', 'rc-', 'v') },
   'many': { tagFilter: TagFilter.anyOf(TagFilter.exact('latest', 'stable', 'v1'), TagFilter.prefix('release-', 'rc-')) },
+  'except': { tagFilter: TagFilter.anyTagExcept('buildcache', '*-cache', 'tmp-*-x') },
+  'sha-prefix': { tagFilter: TagFilter.prefix('sha256-') },
 };
 
 function without(event: Event, field: string): Event {
@@ -52,6 +54,25 @@ const EVENTS: { [name: string]: Event } = {
   'push to a repository whose name starts with ours': imageAction({ tag: 'latest', repository: `${CONTRACT_REPOSITORY}-canary` }),
   'push event from another source': { ...imageAction({ tag: 'latest' }), source: 'custom.ecr' },
   'ECR Replication Action of v1': replicationAction,
+  'ECR Replication Action of release-7': replication({ tag: 'release-7' }),
+  'FAILED replication of v1': replication({ tag: 'v1', result: 'FAILED' }),
+  'replication of a cosign signature': replication({ tag: `${COSIGN_TAG}.sig` }),
+  'replication of an untagged manifest': replication({ tag: '' }),
+  'replication event as Image Action with REPLICATE': { ...replicationAction, 'detail-type': 'ECR Image Action' },
+  'the documented push sample, without media types': documentedPush('v1'),
+  'push of a Docker v2 image tagged latest': imageAction({ tag: 'latest', mediaType: DOCKER_MANIFEST }),
+  'push of a Docker manifest list tagged stable': imageAction({ tag: 'stable', mediaType: DOCKER_LIST }),
+  'push of an index with an artifact media type': imageAction({ tag: 'stable', mediaType: 'application/vnd.oci.image.index.v1+json', artifactMediaType: 'application/vnd.oci.image.config.v1+json' }),
+  'push of v1 with an empty artifact media type': imageAction({ tag: 'v1', artifactMediaType: '' }),
+  'push of a tag that only looks like cosign\'s': imageAction({ tag: 'sha256-x' }),
+  'push of a tag ending in .sig': imageAction({ tag: 'v1.sig' }),
+  'push of buildcache': imageAction({ tag: 'buildcache' }),
+  'push of layer-cache': imageAction({ tag: 'layer-cache' }),
+  'push of cache (the wildcard needs a dash)': imageAction({ tag: 'cache' }),
+  'push of tmp-1-x': imageAction({ tag: 'tmp-1-x' }),
+  'push of tmp--x': imageAction({ tag: 'tmp--x' }),
+  'push of v1 at a later time (out of order)': imageAction({ tag: 'v1', time: '2026-11-16T01:54:40Z' }),
+  ...Object.fromEntries(Object.entries(ARTIFACT_PUSHES).map(([name, event]) => [`artifact: ${name}`, event])),
   'ECR Pull Through Cache Action of v1': pullThroughCacheAction,
   // Around the edges.
   'push of release (the prefix without its dash)': imageAction({ tag: 'release' }),
