@@ -55,7 +55,8 @@ export function imageAction(detail: {
 }): Event {
   const mediaType = detail.mediaType ?? OCI_MANIFEST;
   const isIndex = mediaType === OCI_INDEX || mediaType === DOCKER_LIST;
-  const artifact = detail.artifactMediaType === undefined ? (isIndex ? null : mediaType === DOCKER_MANIFEST ? DOCKER_CONFIG : OCI_CONFIG) : detail.artifactMediaType;
+  const config = mediaType === DOCKER_MANIFEST ? DOCKER_CONFIG : OCI_CONFIG;
+  const artifact = detail.artifactMediaType === undefined ? (isIndex ? null : config) : detail.artifactMediaType;
   return envelope('ECR Image Action', {
     'result': detail.result ?? 'SUCCESS',
     'repository-name': detail.repository ?? CONTRACT_REPOSITORY,
