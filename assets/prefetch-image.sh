@@ -13,11 +13,15 @@
 #   PREFETCH_TAG_PREFIXES   with no tags: only consider images having a tag with one of these prefixes
 #   PREFETCH_JITTER_SECONDS (90)  PREFETCH_MAX_DISK_PERCENT (80)  PREFETCH_PIN (false)  PREFETCH_MAX_ATTEMPTS (5)
 #   PREFETCH_EVENT_TIME     the push's time (YYYY-MM-DDThh:mm:ssZ, the EventBridge event's), or empty
+#   PREFETCH_RECORD_TABLE, PREFETCH_RECORD_KEY   with no tags: the DynamoDB item where the push leg
+#                           records the newest image (digest, tags, pushedAt), read before any search
 # Modes:
 #   digest + one tag  pull exactly that digest, then add the tag reference (push event)
 #   tags, no digest   resolve each tag against the registry, pull its digest, add both references
-#   no tags           newest tagged image by imagePushedAt (aws ecr describe-images), optionally
-#                     only among images with a tag starting with one of PREFETCH_TAG_PREFIXES
+#   no tags           the newest image: the record the push leg keeps (one dynamodb get-item); while
+#                     nothing is recorded, the newest tagged image by imagePushedAt (aws ecr
+#                     describe-images, 1,000 a page), optionally only among images with a tag
+#                     starting with one of PREFETCH_TAG_PREFIXES
 # Node-side knobs (environment only, not document parameters):
 #   CONTAINERD_ADDRESS (ctr default), PREFETCH_SNAPSHOTTER (default: the CRI's, else overlayfs),
 #   PREFETCH_CONTAINERD_CONFIG (file for `containerd config dump`), PREFETCH_RUN_DIR
@@ -36,6 +40,7 @@
 #        skipped-not-an-image  the manifest is an artifact (signature, attestation, SBOM, cache, chart)
 #        skipped-locked        another run on this node holds the image's lock past the wait; it
 #                              completes the image and reports its own outcome
+#        skipped-superseded    (push) the node's tag already points at a newer push of the tag
 #   1  unexpected failure (unpack, tag or label failed; a required tool is missing)
 #   2  bad input (a parameter fails its pattern, or a bad combination)
 #   3  authentication/authorization failure (no ECR token, or the registry refused it)
@@ -61,6 +66,10 @@
 #   point is completed by the next run (containerd resumes partial downloads).
 # - Fleet scale: random jitter before contacting ECR, retries with exponential backoff and jitter,
 #   one flock per digest so overlapping runs pull once.
+# - Tags only move forward: each tag reference carries the time of the push that put it there
+#   (label cdk-image-prefetcher.pushed-at: the event's time, the registry's imagePushedAt, or the
+#   moment a tag was resolved), and a run moves a tag only for a push that is not older, under a lock
+#   per repository and tag. EventBridge does not promise order; two pushes of a tag are two commands.
 
 # shellcheck disable=SC2317 # finish, provider_password and fetch_object run through trap/with_retries
 set -uo pipefail
@@ -74,6 +83,8 @@ umask 077
 : "${PREFETCH_TAG_PREFIXES:=}"
 : "${PREFETCH_JITTER_SECONDS:=90}"
 : "${PREFETCH_EVENT_TIME:=}"
+: "${PREFETCH_RECORD_TABLE:=}"
+: "${PREFETCH_RECORD_KEY:=}"
 : "${PREFETCH_MAX_DISK_PERCENT:=80}"
 : "${PREFETCH_PIN:=false}"
 : "${PREFETCH_MAX_ATTEMPTS:=5}"
@@ -92,6 +103,10 @@ readonly EXIT_OK=0 EXIT_FAIL=1 EXIT_INPUT=2 EXIT_AUTH=3 EXIT_NETWORK=4 \
 readonly NAMESPACE=k8s.io
 readonly LABEL_MANAGED=io.cri-containerd.image=managed
 readonly LABEL_PINNED=io.cri-containerd.pinned=pinned
+# On a tag reference: when the push that put the tag there happened (epoch seconds).
+readonly LABEL_PUSHED_AT=cdk-image-prefetcher.pushed-at
+# The tag lock is held for a read and a move (milliseconds), never during a pull.
+readonly TAG_LOCK_SECONDS=60
 
 START="${EPOCHREALTIME}"
 OUTCOME=failed
@@ -179,6 +194,8 @@ validate_inputs() {
     EVENT_EPOCH="$(date -u -d "$PREFETCH_EVENT_TIME" +%s 2>/dev/null)" ||
       fail "$EXIT_INPUT" bad-input "eventTime is not a valid time: $PREFETCH_EVENT_TIME"
   fi
+  [ -z "$PREFETCH_RECORD_TABLE" ] || check recordTable "$PREFETCH_RECORD_TABLE" '^[a-zA-Z0-9_.-]{3,255}$'
+  [ -z "$PREFETCH_RECORD_KEY" ] || check recordKey "$PREFETCH_RECORD_KEY" '^[a-zA-Z0-9_.-]{1,255}$'
   check maxDiskUsagePercent "$PREFETCH_MAX_DISK_PERCENT" "$RE_PERCENT"
   check pinImages "$PREFETCH_PIN" "$RE_BOOL"
   check maxAttempts "$PREFETCH_MAX_ATTEMPTS" "$RE_ATTEMPTS"
@@ -355,6 +372,57 @@ label_refs() { # label_refs DIGEST TAG...
   for ref in "${IMAGE}@${digest}" "${@/#/${IMAGE}:}"; do
     ctr_ns images label "$ref" "${wanted[@]}" >/dev/null ||
       fail "$EXIT_FAIL" failed "could not label $ref"
+  done
+}
+
+# Where a tag reference points on this node, and when the push it came from happened:
+# tag_info REF -> TAG_TARGET (digest, or empty when there is no such reference), TAG_AT (epoch
+# seconds of our pushed-at label, or empty when the reference was not set by us: the kubelet's pull).
+tag_info() {
+  local name _type dg rest
+  TAG_TARGET=""
+  TAG_AT=""
+  while read -r name _type dg rest; do
+    [ "$name" = "$1" ] || continue
+    TAG_TARGET="$dg"
+    [[ ",${rest##* }," =~ ,${LABEL_PUSHED_AT}=([0-9]{1,12}), ]] && TAG_AT="${BASH_REMATCH[1]}"
+  done < <(ctr_ns images ls "name==$1" 2>/dev/null)
+}
+
+# Is the node's TAG already at a newer push than PUSHED_AT (to another digest)? Then moving it to
+# DIGEST would turn it back: EventBridge does not deliver in order, and two pushes of one tag run as
+# two commands. A reference without our label (set by the kubelet) has no known time: it is moved.
+tag_is_newer() { # tag_is_newer TAG DIGEST
+  tag_info "${IMAGE}:$1"
+  [ -n "$TAG_TARGET" ] && [ "$TAG_TARGET" != "$2" ] && [ -n "$TAG_AT" ] && [ -n "${PUSHED_AT:-}" ] && ((TAG_AT > PUSHED_AT))
+}
+
+# Tags only move forward: point each TAG at DIGEST, recording PUSHED_AT on the reference, unless the
+# tag already points at a newer push. One lock per repository and tag around the read and the move,
+# so that two runs for two pushes of the tag cannot interleave. KEPT_TAGS: the tags left where they were.
+move_tags() { # move_tags DIGEST TAG...
+  local digest="$1" tag fd lock out
+  shift
+  KEPT_TAGS=()
+  for tag in "$@"; do
+    lock="$(printf '%s' "${IMAGE}:${tag}" | sha256sum)"
+    exec {fd}>"${PREFETCH_RUN_DIR}/locks/tag-${lock:0:32}.lock"
+    flock -w "$TAG_LOCK_SECONDS" "$fd" || fail "$EXIT_FAIL" failed "could not lock ${IMAGE}:${tag} in ${TAG_LOCK_SECONDS}s"
+    if tag_is_newer "$tag" "$digest"; then
+      say "kept ${IMAGE}:${tag} at ${TAG_TARGET}: pushed at $(date -u -d "@${TAG_AT}" +%FT%TZ), after this push ($(date -u -d "@${PUSHED_AT}" +%FT%TZ))"
+      KEPT_TAGS+=("$tag")
+    else
+      if [ "$TAG_TARGET" != "$digest" ]; then
+        out="$(ctr_ns images tag --force "${IMAGE}@${digest}" "${IMAGE}:${tag}" 2>&1)" ||
+          fail "$EXIT_FAIL" failed "could not tag ${IMAGE}:${tag}: $out"
+        LABELED=""
+      fi
+      if [ -n "${PUSHED_AT:-}" ] && { [ -z "$TAG_AT" ] || ((TAG_AT < PUSHED_AT)) || [ "$TAG_TARGET" != "$digest" ]; }; then
+        ctr_ns images label "${IMAGE}:${tag}" "${LABEL_PUSHED_AT}=${PUSHED_AT}" >/dev/null ||
+          fail "$EXIT_FAIL" failed "could not label ${IMAGE}:${tag}"
+      fi
+    fi
+    exec {fd}>&-
   done
 }
 
@@ -656,14 +724,8 @@ prefetch_one() { # prefetch_one DIGEST TAG...
   else
     RESULTS+=(present)
   fi
-  # Tag references only now that the content is complete and unpacked.
-  if [ "$STATE" != present ]; then
-    for tag in "$@"; do
-      out="$(ctr_ns images tag --force "${IMAGE}@${digest}" "${IMAGE}:${tag}" 2>&1)" ||
-        fail "$EXIT_FAIL" failed "could not tag ${IMAGE}:${tag}: $out"
-    done
-    LABELED=""
-  fi
+  # Tag references only now that the content is complete and unpacked, and only forward.
+  move_tags "$digest" "$@"
   [ -n "$LABELED" ] || label_refs "$digest" "$@"
   say "ready ${IMAGE}@${digest} as $(printf '%s ' "${@/#/${IMAGE}:}")(${RESULTS[-1]})"
   exec {lockfd}>&-
@@ -715,9 +777,18 @@ prepare_registry() {
 mode_push() {
   local tag="${TAGS[0]}" digest="$PREFETCH_IMAGE_DIGEST"
   say "mode=push image=${IMAGE}:${tag} digest=${digest}"
+  # The push's time orders it against other pushes of the tag (without one: now).
+  PUSHED_AT="${EVENT_EPOCH:-$(date +%s)}"
+  # An older push delivered late: the node's tag already points at a newer one. Nothing to do.
+  if tag_is_newer "$tag" "$digest"; then
+    SUMMARY_DIGESTS="$digest"
+    skip superseded "${IMAGE}:${tag} already points at ${TAG_TARGET}, pushed at $(date -u -d "@${TAG_AT}" +%FT%TZ), after this push of ${digest} ($(date -u -d "@${PUSHED_AT}" +%FT%TZ)); not pulling an older image"
+  fi
   # Fast path: no jitter, no token, no registry request when it is already complete.
   image_state "$digest" "$tag"
   if [ "$STATE" = present ]; then
+    # The kubelet may have pulled it: record this push's time on the tag all the same.
+    move_tags "$digest" "$tag"
     [ -n "$LABELED" ] || label_refs "$digest" "$tag"
     SUMMARY_DIGESTS="$digest"
     RESULTS+=(present)
@@ -741,24 +812,52 @@ mode_tags() {
     with_retries "resolve ${IMAGE}:${tag}" fetch_object_to "$WORK/manifest" "${IMAGE}:${tag}"
     digest="$(sha256sum <"$WORK/manifest")"
     digest="sha256:${digest%% *}"
+    # What the registry says now is at least as new as any push before this moment.
+    PUSHED_AT="$(date +%s)"
     say "resolved ${IMAGE}:${tag} -> ${digest}"
     prefetch_one "$digest" "$tag"
   done
 }
 
-mode_newest() {
-  say "mode=newest image=${IMAGE} tagPrefixes=${PREFETCH_TAG_PREFIXES:-*}"
-  disk_guard 0 || skip disk "$SKIP_MESSAGE"
-  jitter
-  command -v "$PREFETCH_AWS_CLI" >/dev/null 2>&1 ||
-    fail "$EXIT_FAIL" failed "no aws CLI: needed for describe-images when imageTags is empty"
+# The newest image as the push leg recorded it: one DynamoDB GetItem (NewestImageRecord). Sets
+# RECORD_PICK ("DIGEST PUSHED_AT TAG...") and returns 0; returns 1 (the caller searches the
+# repository) when nothing is recorded yet, or the record cannot be read (no permission: a node role
+# granted before the record existed), saying why.
+read_record() {
+  local attempt=1 out errf="$WORK/record.err" key
+  key="{\"prefetcher\":{\"S\":\"${PREFETCH_RECORD_KEY}\"}}"
+  while :; do
+    if out="$("$PREFETCH_AWS_CLI" dynamodb get-item --region "$PREFETCH_REGION" --table-name "$PREFETCH_RECORD_TABLE" \
+      --key "$key" --output json 2>"$errf")"; then
+      break
+    fi
+    if [ "$(classify "$(cat "$errf")")" = transient ] && ((attempt < 10#$PREFETCH_MAX_ATTEMPTS)); then
+      say "dynamodb get-item: attempt ${attempt}/${PREFETCH_MAX_ATTEMPTS} failed: $(tail -n 1 "$errf")"
+      backoff "$attempt"
+      attempt=$((attempt + 1))
+      continue
+    fi
+    say "the newest-image record (${PREFETCH_RECORD_TABLE}) could not be read: $(tail -n 1 "$errf"); searching the repository instead"
+    return 1
+  done
+  RECORD_PICK="$(jq -r '.Item // empty | select(.digest.S and .pushedAt.S and (.tags.SS | length) > 0)
+    | [.digest.S, (.pushedAt.S | fromdateiso8601 | tostring)] + .tags.SS | join(" ")' <<<"$out" 2>/dev/null)" || RECORD_PICK=""
+  if [ -z "$RECORD_PICK" ]; then
+    say "no newest image recorded yet in ${PREFETCH_RECORD_TABLE}; searching the repository"
+    return 1
+  fi
+  say "newest image from the record: ${RECORD_PICK%% *}"
+}
+
+# The newest tagged image by imagePushedAt, among the tags with one of PREFIXES: every image of the
+# repository, 1,000 a call (DescribeImages' largest page; the CLI's default is 100). Sets SEARCH_PICK.
+search_newest() {
   with_retries "aws ecr describe-images" "$PREFETCH_AWS_CLI" ecr describe-images --region "$PREFETCH_REGION" \
     --registry-id "$PREFETCH_ACCOUNT_ID" --repository-name "$PREFETCH_REPOSITORY" \
-    --filter tagStatus=TAGGED --output json
+    --filter tagStatus=TAGGED --page-size 1000 --output json
   # imagePushedAt: epoch seconds (CLI v1) or ISO 8601 with the client's UTC offset (CLI v2), so
   # compare instants, not strings (offsets differ across DST changes).
-  local pick tag
-  pick="$(jq -r --args '
+  SEARCH_PICK="$(jq -r --args '
       def epoch: if type == "number" then . else
         capture("^(?<dt>[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2})(?<f>[.][0-9]+)?(?<tz>Z|[+-][0-9]{2}:?[0-9]{2})?$") as $c
         | ($c.dt + "Z" | fromdateiso8601) + ("0" + ($c.f // "") | tonumber)
@@ -767,18 +866,40 @@ mode_newest() {
         end;
       def matches: ($ARGS.positional | length) == 0 or
         (. as $t | any($ARGS.positional[]; . as $p | $t | startswith($p)));
-      [.imageDetails[] | .imageTags = [(.imageTags // [])[] | select(matches)] | select(.imageTags | length > 0)]
+      # Only container images (an index, or an image config as the artifact media type), and no
+      # cosign signature, attestation or SBOM tags.
+      def image: (.imageManifestMediaType // "" | test("index|manifest[.]list")) or
+        (.artifactMediaType // "" | . == "" or test("^application/vnd[.](oci[.]image[.]config[.]v1[+]json|docker[.]container[.]image[.]v1[+]json)$"));
+      def cosign: test("^sha256-[a-f0-9]{64}[.](sig|att|sbom)$");
+      [.imageDetails[] | select(image) | .imageTags = [(.imageTags // [])[] | select(matches and (cosign | not))]
+        | select(.imageTags | length > 0)]
       | sort_by(.imagePushedAt | epoch) | last // empty
-      | [.imageDigest] + .imageTags | join(" ")' "${PREFIXES[@]}" <<<"$RETRY_OUT")" ||
+      | [.imageDigest, (.imagePushedAt | epoch | floor | tostring)] + .imageTags | join(" ")' "${PREFIXES[@]}" <<<"$RETRY_OUT")" ||
     fail "$EXIT_FAIL" failed "could not read the describe-images answer"
+}
+
+mode_newest() {
+  say "mode=newest image=${IMAGE} tagPrefixes=${PREFETCH_TAG_PREFIXES:-*}"
+  disk_guard 0 || skip disk "$SKIP_MESSAGE"
+  jitter
+  command -v "$PREFETCH_AWS_CLI" >/dev/null 2>&1 ||
+    fail "$EXIT_FAIL" failed "no aws CLI: needed to find the newest image when imageTags is empty"
+  local pick tag
+  if [ -n "$PREFETCH_RECORD_TABLE" ] && [ -n "$PREFETCH_RECORD_KEY" ] && read_record; then
+    pick="$RECORD_PICK"
+  else
+    search_newest
+    pick="$SEARCH_PICK"
+  fi
   if [ -z "$pick" ]; then
     OUTCOME=nothing
     say "no tagged image${PREFETCH_TAG_PREFIXES:+ with a tag starting with ${PREFETCH_TAG_PREFIXES}} in ${PREFETCH_REPOSITORY}: nothing to prefetch"
     exit "$EXIT_OK"
   fi
   local digest tags
-  read -r digest tags <<<"$pick"
+  read -r digest PUSHED_AT tags <<<"$pick"
   [[ "$digest" =~ $RE_DIGEST ]] || fail "$EXIT_FAIL" failed "describe-images returned a bad digest"
+  [[ "$PUSHED_AT" =~ ^[0-9]{1,12}$ ]] || fail "$EXIT_FAIL" failed "describe-images returned a bad imagePushedAt"
   read -r -a tags <<<"$tags"
   for tag in "${tags[@]}"; do
     [[ "$tag" =~ ^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$ ]] || fail "$EXIT_FAIL" failed "describe-images returned a bad tag"
@@ -787,6 +908,7 @@ mode_newest() {
   say "newest: ${digest} tags=$(IFS=,; echo "${tags[*]}")"
   image_state "$digest" "${tags[@]}"
   if [ "$STATE" = present ]; then
+    move_tags "$digest" "${tags[@]}"
     [ -n "$LABELED" ] || label_refs "$digest" "${tags[@]}"
     SUMMARY_DIGESTS="$digest"
     RESULTS+=(present)

@@ -8,6 +8,7 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
+import { NewestImageRecord } from './newest-image-record';
 import { NodeSelector } from './node-selector';
 import { PrefetchDeadLetterQueue } from './prefetch-dead-letter-queue';
 import { PrefetchDocument } from './prefetch-document';
@@ -195,6 +196,15 @@ export class ImagePrefetcher extends Construct {
   /** The queue that receives push events EventBridge could not deliver. */
   public readonly deadLetterQueue: sqs.IQueue;
 
+  /**
+   * Where the push leg records this prefetcher's newest image for joining nodes, when they look
+   * for it (no `newNodeImageTags` and no exact tags in `tagFilter`).
+   */
+  public readonly newestImageRecord?: NewestImageRecord;
+
+  /** This prefetcher's key in `newestImageRecord`. */
+  public readonly recordKey: string;
+
   private readonly repository: ecr.IRepository;
 
   constructor(scope: Construct, id: string, props: ImagePrefetcherProps) {
@@ -211,6 +221,9 @@ export class ImagePrefetcher extends Construct {
     const tagFilter = props.tagFilter ?? TagFilter.anyTag();
     const newNodeTags = props.newNodeImageTags ?? tagFilter.exactTags;
     const common = renderCommonParameters(props);
+    // Joining nodes that look for the newest image read it from the record the push leg writes.
+    this.recordKey = Names.uniqueId(this);
+    this.newestImageRecord = newNodeTags.length === 0 ? NewestImageRecord.of(this) : undefined;
 
     this.repository = props.repository;
     const document = PrefetchDocument.of(this);
@@ -241,6 +254,8 @@ export class ImagePrefetcher extends Construct {
       maxConcurrency: props.maxConcurrency,
       maxErrors: props.maxErrors,
       deliveryTimeout: props.deliveryTimeout,
+      newestImageRecord: this.newestImageRecord,
+      recordKey: this.recordKey,
     });
     this.stateMachine = this.pushRollout.stateMachine;
     rule.addTarget(new targets.SfnStateMachine(this.stateMachine, {
@@ -274,6 +289,8 @@ export class ImagePrefetcher extends Construct {
         repositoryName: [props.repository.repositoryName],
         imageTags: [newNodeTags.join(',')],
         tagPrefixes: [newNodeTags.length > 0 ? '' : tagFilter.prefixes.join(',')],
+        recordTable: [this.newestImageRecord?.table.tableName ?? ''],
+        recordKey: [this.newestImageRecord ? this.recordKey : ''],
         ...common,
       },
       scheduleExpression: props.reconcileSchedule?.expressionString,
@@ -303,13 +320,15 @@ export class ImagePrefetcher extends Construct {
 
   /**
    * Grants a node role exactly what the node script needs on this repository: an ECR
-   * authorization token, the pull actions, and `ecr:DescribeImages` (to find the most
-   * recently pushed image on a node that joins).
+   * authorization token, the pull actions, and `ecr:DescribeImages`; and, when joining nodes look
+   * for the newest image, `dynamodb:GetItem` on this prefetcher's item of the newest-image record
+   * (the repository search is the fallback while nothing is recorded).
    *
    * @param grantee the node role (for example a node group's or Karpenter's node role)
    */
   public grantNodeAccess(grantee: iam.IGrantable): iam.Grant {
-    return this.repository.grantPull(grantee).combine(this.repository.grant(grantee, 'ecr:DescribeImages'));
+    const grant = this.repository.grantPull(grantee).combine(this.repository.grant(grantee, 'ecr:DescribeImages'));
+    return this.newestImageRecord ? grant.combine(this.newestImageRecord.grantReadRecord(grantee, this.recordKey)) : grant;
   }
 
   /**

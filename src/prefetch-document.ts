@@ -80,6 +80,20 @@ const PARAMETERS: ParameterSpec[] = [
     variable: 'PREFETCH_TAG_PREFIXES',
   },
   {
+    name: 'recordTable',
+    description: 'With empty imageTags: the DynamoDB table where the push leg records the newest image (read first; the repository is searched only while nothing is recorded). Empty: search the repository.',
+    allowedPattern: whole('|[a-zA-Z0-9_.-]{3,255}'),
+    default: '',
+    variable: 'PREFETCH_RECORD_TABLE',
+  },
+  {
+    name: 'recordKey',
+    description: 'The key of this prefetcher\'s item in recordTable.',
+    allowedPattern: whole('|[a-zA-Z0-9_.-]{1,255}'),
+    default: '',
+    variable: 'PREFETCH_RECORD_KEY',
+  },
+  {
     name: 'jitterSeconds',
     description: 'Wait a random 0..N seconds before contacting ECR, so that a fleet does not pull at the same instant (at most 3600).',
     allowedPattern: whole('[0-9]{1,4}'),

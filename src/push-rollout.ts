@@ -4,6 +4,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
+import { NewestImageRecord } from './newest-image-record';
 import { NodeSelector } from './node-selector';
 import { selectedNodesStatement, suppressInstanceWildcard } from './run-command-target';
 import { Threshold } from './threshold';
@@ -63,6 +64,22 @@ export interface PushRolloutProps extends RolloutOptions {
    * The instances the command goes to.
    */
   readonly nodes: NodeSelector;
+
+  /**
+   * After sending the command, record the push as the newest image of `recordKey` in this record
+   * (the execution's input must then carry `imageDigest`, `imageTags`, `eventTime` and
+   * `repositoryName`, as an `ImagePrefetcher`'s rule writes them).
+   *
+   * @default - nothing is recorded
+   */
+  readonly newestImageRecord?: NewestImageRecord;
+
+  /**
+   * The key of the record's item (required with `newestImageRecord`).
+   *
+   * @default - no key
+   */
+  readonly recordKey?: string;
 }
 
 /**
@@ -101,6 +118,9 @@ export class PushRollout extends Construct {
     const maxConcurrency = (props.maxConcurrency ?? Threshold.percentage(100))._render('maxConcurrency', false);
     const maxErrors = (props.maxErrors ?? Threshold.percentage(100))._render('maxErrors', true);
     const deliveryTimeout = checkDeliveryTimeout(props.deliveryTimeout ?? Duration.hours(1));
+    if (props.newestImageRecord && !props.recordKey) {
+      fail('recordKey', 'a key is required with newestImageRecord', props.recordKey);
+    }
     if (props.nodes.tagValues.length > GUIDE_MAX_TAG_VALUES) {
       Annotations.of(this).addWarningV2('cdk-image-prefetcher:target-values',
         `The selector has ${props.nodes.tagValues.length} tag values. SendCommand's API accepts 50, but the Run Command user guide says targets take at most five values for each key; if a push's command fails with a validation error, split the nodes across prefetchers with at most five values each.`);
@@ -150,6 +170,8 @@ export class PushRollout extends Construct {
         MaxConcurrency: sfn.JsonPath.stringAt('$.Command.MaxConcurrency'),
         MaxErrors: sfn.JsonPath.stringAt('$.Command.MaxErrors'),
       },
+      // The input (the document's parameters) stays for the record.
+      resultPath: '$.command',
     });
     // SDK integration errors are named Ssm.<Error>Exception (Step Functions developer guide). Throttling
     // and SSM's server errors are worth retrying; anything else (a missing document, bad parameters)
@@ -166,9 +188,10 @@ export class PushRollout extends Construct {
       stateMachineName,
       stateMachineType: sfn.StateMachineType.STANDARD,
       comment: 'cdk-image-prefetcher: runs the prefetch document on the selected nodes with rate control',
-      definitionBody: sfn.DefinitionBody.fromChainable(send),
+      definitionBody: sfn.DefinitionBody.fromChainable(props.newestImageRecord && props.recordKey
+        ? send.next(props.newestImageRecord._recordStates(this, props.recordKey)) : send),
       role,
-      // One API call: it either returns or fails within its retries.
+      // A few API calls: each returns or fails within its retries.
       timeout: Duration.minutes(15),
     });
     this.stateMachine = this.machine;
@@ -179,15 +202,16 @@ export class PushRollout extends Construct {
     cfnMachine.addOverride('DependsOn', [cfnPolicy.logicalId]);
 
     suppressNag(this.machine.node.defaultChild as CfnResource, 'AwsSolutions-SF1',
-      'A Standard workflow keeps every execution\'s input (the image) and the SendCommand result (command ID, target count) in its execution history for 90 days; CloudWatch Logs of ALL events would duplicate that for a one-step workflow.');
+      'A Standard workflow keeps every execution\'s input (the image) and the SendCommand result (command ID, target count) in its execution history for 90 days; CloudWatch Logs of ALL events would duplicate that for a workflow of one call and a record write.');
     suppressNag(this.machine.node.defaultChild as CfnResource, 'AwsSolutions-SF2',
-      'One SDK call per execution: X-Ray traces would show nothing the execution history does not.');
+      'One SendCommand call (and at most two record writes) per execution: X-Ray traces would show nothing the execution history does not.');
     suppressInstanceWildcard(role);
   }
 
   /**
-   * Pushes whose command could not be sent: executions that failed (SendCommand refused the
-   * request, or was throttled past the retries). Alarm on it.
+   * Pushes whose command could not be sent, or whose newest-image record could not be written:
+   * executions that failed (SendCommand or DynamoDB refused the request, or throttled past the
+   * retries). Alarm on it.
    */
   public metricFailed(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
     return this.machine.metricFailed(props);

@@ -57,6 +57,8 @@ const VALID: { [name: string]: string[] } = {
   imageTags: ['', 'v1', 'latest,stable', 'release-2026.11', `v${'1'.repeat(127)}`, Array.from({ length: 20 }, (_, i) => `t${i}`).join(',')],
   imageDigest: ['', DIGEST],
   tagPrefixes: ['', 'release-,rc-', 'v'],
+  recordTable: ['', 'Stack-ImagePrefetcherNewestImagesTable-1A2B3C4D5E6F', 'abc', 'a'.repeat(255)],
+  recordKey: ['', 'StackPrefetch8A1B2C3D', 'k', 'a_b.c-d'],
   jitterSeconds: ['0', '90', '3600'],
   eventTime: ['', '2026-11-16T01:54:34Z'],
   maxDiskUsagePercent: ['1', '80', '100'],

@@ -4,7 +4,7 @@ import * as ecr from 'aws-cdk-lib/aws-ecr';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { ComplianceSeverity, ImagePrefetcher, ImagePrefetcherProps, NodeSelector, ReconcileSchedule, TagFilter, Threshold } from '../src';
-import { givenStack, stateMachineDefinition } from './util';
+import { definitionOf, givenStack, stateMachineDefinition } from './util';
 
 function synth(props: Partial<ImagePrefetcherProps> = {}): { stack: Stack; template: Template; prefetcher: ImagePrefetcher } {
   const { stack, repository } = givenStack();
@@ -31,17 +31,21 @@ describe('ImagePrefetcher with defaults', () => {
     template.resourceCountIs('AWS::SQS::QueuePolicy', 1);
   });
 
-  test('the rule matches successful tagged pushes to this repository only', () => {
+  test('the rule matches successful tagged pushes and replications of container images to this repository only', () => {
     template.hasResourceProperties('AWS::Events::Rule', {
       State: 'ENABLED',
       EventPattern: {
         'source': ['aws.ecr'],
-        'detail-type': ['ECR Image Action'],
+        'detail-type': ['ECR Image Action', 'ECR Replication Action'],
         'detail': {
-          'action-type': ['PUSH'],
+          'action-type': ['PUSH', 'REPLICATE'],
           'result': ['SUCCESS'],
           'repository-name': [{ Ref: Match.stringLikeRegexp('Repo') }],
-          'image-tag': [{ 'anything-but': [''] }],
+          'image-tag': [{ 'anything-but': { wildcard: ['', 'sha256-*.sig', 'sha256-*.att', 'sha256-*.sbom'] } }],
+          '$or': [
+            { 'manifest-media-type': ['application/vnd.oci.image.index.v1+json', 'application/vnd.docker.distribution.manifest.list.v2+json'] },
+            { 'artifact-media-type': [{ exists: false }, '', 'application/vnd.oci.image.config.v1+json', 'application/vnd.docker.container.image.v1+json'] },
+          ],
         },
       },
     });
@@ -180,6 +184,13 @@ describe('ImagePrefetcher with defaults', () => {
             Resource: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':ec2:us-east-1:123456789012:instance/*']] },
             Condition: { StringEquals: { 'ssm:resourceTag/kubernetes.io/cluster/ml-cluster': ['owned'] } },
           },
+          {
+            Action: 'dynamodb:UpdateItem',
+            Effect: 'Allow',
+            Resource: {
+              'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':dynamodb:us-east-1:123456789012:table/', { Ref: Match.stringLikeRegexp('ImagePrefetcherNewestImagesTable') }]],
+            },
+          },
         ],
       },
     });
@@ -193,7 +204,8 @@ describe('ImagePrefetcher with defaults', () => {
     const task = definition.States.SendCommand;
     expect(task).toMatchObject({
       Type: 'Task',
-      End: true,
+      Next: 'RecordTag',
+      ResultPath: '$.command',
       Resource: 'arn:${AWS::Partition}:states:::aws-sdk:ssm:sendCommand',
       Parameters: {
         'DocumentName': expect.stringMatching(/^\$\{ImagePrefetcherDocument[0-9A-F]+\}$/),
@@ -471,9 +483,101 @@ describe('grantNodeAccess', () => {
             Effect: 'Allow',
             Resource: { 'Fn::GetAtt': [Match.stringLikeRegexp('Repo'), 'Arn'] },
           },
+          {
+            Action: 'dynamodb:GetItem',
+            Effect: 'Allow',
+            Resource: { 'Fn::GetAtt': [Match.stringLikeRegexp('ImagePrefetcherNewestImagesTable'), 'Arn'] },
+            Condition: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': [prefetcher.recordKey] } },
+          },
         ],
       },
     });
+    expect(prefetcher.recordKey).toBe('StackPrefetch782FFB78');
+  });
+
+  test('with named tags for joining nodes, no record and no read of it', () => {
+    const { stack, repository } = givenStack();
+    const nodeRole = new iam.Role(stack, 'NodeRole', { assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com') });
+    const prefetcher = new ImagePrefetcher(stack, 'Prefetch', { repository, nodes: NodeSelector.eksCluster('c'), tagFilter: TagFilter.exact('stable') });
+    prefetcher.grantNodeAccess(nodeRole);
+    const template = Template.fromStack(stack);
+    expect(prefetcher.newestImageRecord).toBeUndefined();
+    template.resourceCountIs('AWS::DynamoDB::Table', 0);
+    expect(JSON.stringify(template.toJSON())).not.toContain('dynamodb:');
+    template.hasResourceProperties('AWS::SSM::Association', { Parameters: Match.objectLike({ recordTable: [''], recordKey: [''] }) });
+    expect(stateMachineDefinition(template).States.SendCommand.End).toBe(true);
+  });
+});
+
+describe('the newest-image record', () => {
+  const { stack, repository } = givenStack();
+  const first = new ImagePrefetcher(stack, 'First', { repository, nodes: NodeSelector.eksCluster('c') });
+  new ImagePrefetcher(stack, 'Second', { repository, nodes: NodeSelector.eksCluster('c'), tagFilter: TagFilter.prefix('release-') });
+  const template = Template.fromStack(stack);
+
+  test('one on-demand table per stack, keyed by prefetcher, removed with the stack', () => {
+    template.resourceCountIs('AWS::DynamoDB::Table', 1);
+    template.hasResource('AWS::DynamoDB::Table', {
+      Properties: {
+        KeySchema: [{ AttributeName: 'prefetcher', KeyType: 'HASH' }],
+        AttributeDefinitions: [{ AttributeName: 'prefetcher', AttributeType: 'S' }],
+        BillingMode: 'PAY_PER_REQUEST',
+      },
+      DeletionPolicy: 'Delete',
+    });
+  });
+
+  test('the association reads the prefetcher\'s own item', () => {
+    template.hasResourceProperties('AWS::SSM::Association', {
+      Parameters: Match.objectLike({
+        imageTags: [''],
+        recordTable: [{ Ref: Match.stringLikeRegexp('ImagePrefetcherNewestImagesTable') }],
+        recordKey: [first.recordKey],
+      }),
+    });
+    template.hasResourceProperties('AWS::SSM::Association', { Parameters: Match.objectLike({ tagPrefixes: ['release-'], recordKey: ['StackSecond4D9FD3F5'] }) });
+  });
+
+  test('after sending, the push adds its tag to the recorded digest, else records itself only if newer, else stops', () => {
+    const machines = template.findResources('AWS::StepFunctions::StateMachine');
+    expect(Object.keys(machines)).toHaveLength(2);
+    const definition = definitionOf(machines[Object.keys(machines).find(id => id.startsWith('First'))!]);
+    const { RecordTag, RecordNewer, OlderPush } = definition.States;
+    expect(RecordTag).toMatchObject({
+      Type: 'Task',
+      Resource: 'arn:${AWS::Partition}:states:::dynamodb:updateItem',
+      Parameters: {
+        Key: { prefetcher: { S: first.recordKey } },
+        ConditionExpression: 'digest = :digest',
+        UpdateExpression: 'ADD tags :tags',
+        ExpressionAttributeValues: { ':digest': { 'S.$': '$.imageDigest[0]' }, ':tags': { 'SS.$': '$.imageTags' } },
+      },
+      ResultPath: null,
+      End: true,
+      Catch: [{ ErrorEquals: ['DynamoDB.ConditionalCheckFailedException'], ResultPath: null, Next: 'RecordNewer' }],
+    });
+    expect(RecordNewer).toMatchObject({
+      Parameters: {
+        Key: { prefetcher: { S: first.recordKey } },
+        ConditionExpression: 'attribute_not_exists(pushedAt) OR pushedAt < :pushedAt',
+        UpdateExpression: 'SET digest = :digest, tags = :tags, pushedAt = :pushedAt, repositoryName = :repository',
+        ExpressionAttributeValues: {
+          ':digest': { 'S.$': '$.imageDigest[0]' },
+          ':tags': { 'SS.$': '$.imageTags' },
+          ':pushedAt': { 'S.$': '$.eventTime[0]' },
+          ':repository': { 'S.$': '$.repositoryName[0]' },
+        },
+      },
+      End: true,
+      Catch: [{ ErrorEquals: ['DynamoDB.ConditionalCheckFailedException'], ResultPath: null, Next: 'OlderPush' }],
+    });
+    expect(OlderPush).toEqual({ Type: 'Succeed', Comment: 'A newer push is recorded: nothing to do' });
+    for (const task of [RecordTag, RecordNewer]) {
+      expect(task.Retry).toEqual([{
+        ErrorEquals: ['DynamoDB.ThrottlingException', 'DynamoDB.ProvisionedThroughputExceededException', 'DynamoDB.RequestLimitExceeded', 'DynamoDB.InternalServerErrorException'],
+        IntervalSeconds: 1, MaxAttempts: 6, BackoffRate: 2, JitterStrategy: 'FULL',
+      }]);
+    }
   });
 });
 

@@ -59,6 +59,8 @@ describe('PrefetchDocument', () => {
       "PREFETCH_IMAGE_TAGS='{{ imageTags }}'",
       "PREFETCH_IMAGE_DIGEST='{{ imageDigest }}'",
       "PREFETCH_TAG_PREFIXES='{{ tagPrefixes }}'",
+      "PREFETCH_RECORD_TABLE='{{ recordTable }}'",
+      "PREFETCH_RECORD_KEY='{{ recordKey }}'",
       "PREFETCH_JITTER_SECONDS='{{ jitterSeconds }}'",
       "PREFETCH_EVENT_TIME='{{ eventTime }}'",
       "PREFETCH_MAX_DISK_PERCENT='{{ maxDiskUsagePercent }}'",
@@ -72,7 +74,7 @@ describe('PrefetchDocument', () => {
     // Only the inserted assignment lines may contain {{ ... }}.
     const lines: string[] = content.mainSteps[0].inputs.runCommand;
     const withReferences = lines.filter(line => /\{\{/.test(line));
-    expect(withReferences).toEqual(lines.slice(1, 12));
+    expect(withReferences).toEqual(lines.slice(1, 14));
     for (const line of withReferences) {
       const [, name] = /\{\{ (\w+) \}\}/.exec(line)!;
       expect(parameters[name]).toBeDefined();

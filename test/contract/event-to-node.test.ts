@@ -145,7 +145,12 @@ describe('what the rollout hands SSM for a matching event', () => {
 
   test.each(Object.keys(FILTERS))('tag filter %s: the association\'s parameters are valid document parameters', (filter) => {
     const contract = contracts[filter];
-    expect(() => ssm.render(contract.document, contract.associationParameters)).not.toThrow();
+    // CloudFormation resolves the record table's Ref to its name before SSM sees it.
+    const resolved = JSON.parse(JSON.stringify(contract.associationParameters),
+      (_, v) => (v && typeof v === 'object' && !Array.isArray(v) && typeof v.Ref === 'string' ? 'Stack-ImagePrefetcherNewestImagesTable-1A2B3C' : v));
+    expect(() => ssm.render(contract.document, resolved)).not.toThrow();
+    const script = ssm.render(contract.document, resolved);
+    expect(script).toContain(['exact', 'mixed'].includes(filter) ? "\nPREFETCH_RECORD_TABLE=''\n" : "\nPREFETCH_RECORD_TABLE='Stack-ImagePrefetcherNewestImagesTable-1A2B3C'\n");
   });
 });
 

@@ -258,6 +258,77 @@ expect "a push time ahead of the node's clock (skew) counts as now" $? 0 "jitter
 run_env PREFETCH_IMAGE_TAGS=v1 PREFETCH_IMAGE_DIGEST="$D1" PREFETCH_EVENT_TIME=2026-02-30T00:00:00Z
 expect "an eventTime that is no date is refused" $? 2 "eventTime is not a valid time"
 
+echo "# tags only move forward: pushes of one tag delivered out of order and at once"
+T1=2026-11-20T10:00:00Z T2=2026-11-20T10:00:10Z T3=2026-11-20T10:00:20Z
+epoch() { date -u -d "$1" +%s; }
+pushed_at() { ref_labels "$1" | tr ',' '\n' | sed -n 's/^cdk-image-prefetcher.pushed-at=//p'; }
+run_ssm "$(params imageTags=ord imageDigest="$D2" eventTime="$T2")"
+expect "push of ord=D2 at T2" $? 0 "outcome=(pulled|present)"
+check "ord points at D2, labelled with T2" test "$(ref_digest "$IMG:ord") $(pushed_at "$IMG:ord")" = "$D2 $(epoch "$T2")"
+before="$(e2e_registry_requests)"
+run_ssm "$(params imageTags=ord imageDigest="$D1" eventTime="$T1")"
+expect "the older push of ord=D1 (T1), delivered after: skipped" $? 0 "outcome=skipped-superseded"
+check "... ord still points at D2" test "$(ref_digest "$IMG:ord")" = "$D2"
+check "... and it made no registry request" test "$(e2e_registry_requests)" = "$before"
+run_ssm "$(params imageTags=ord imageDigest="$D3" eventTime="$T3")"
+expect "a newer push of ord=D3 (T3)" $? 0 "outcome=(pulled|present)"
+check "... moves ord to D3, labelled with T3" test "$(ref_digest "$IMG:ord") $(pushed_at "$IMG:ord")" = "$D3 $(epoch "$T3")"
+run_ssm "$(params imageTags=ord imageDigest="$D3" eventTime="$T3")"
+expect "the same push again (EventBridge delivers at least once)" $? 0 "outcome=present"
+check "... leaves ord at D3" test "$(ref_digest "$IMG:ord")" = "$D3"
+# The kubelet pulled ord=D2 (no label of ours); then D2's event arrives, then D1's, late.
+e2e_ctr images rm "$IMG:ord" >/dev/null
+e2e_ctr images tag "$IMG@$D2" "$IMG:ord" >/dev/null
+run_ssm "$(params imageTags=ord imageDigest="$D2" eventTime="$T2")"
+expect "push of D2 to a node where the kubelet already set ord=D2" $? 0 "outcome=present"
+check "... records T2 on the kubelet's reference" test "$(pushed_at "$IMG:ord")" = "$(epoch "$T2")"
+run_ssm "$(params imageTags=ord imageDigest="$D1" eventTime="$T1")"
+expect "... then D1's older event is skipped" $? 0 "outcome=skipped-superseded"
+# Without our label the time of a reference is unknown (the kubelet's own pull): a push moves it.
+e2e_ctr images rm "$IMG:ord" >/dev/null
+e2e_ctr images tag "$IMG@$D2" "$IMG:ord" >/dev/null
+run_ssm "$(params imageTags=ord imageDigest="$D1" eventTime="$T1")"
+expect "a reference the kubelet set, of unknown time, is moved by a push" $? 0 "outcome=present"
+check "... to D1" test "$(ref_digest "$IMG:ord")" = "$D1"
+# The older push is still pulling when the newer one completes: it pulls, then leaves the tag.
+e2e_wipe_images
+run_ssm "$(params imageTags=v2 imageDigest="$D2")" >/dev/null
+setsid env PREFETCH_ACCOUNT_ID="$E2E_ACCOUNT" PREFETCH_REGION="$E2E_REGION" PREFETCH_REPOSITORY="$REPO" \
+  PREFETCH_JITTER_SECONDS=0 PREFETCH_IMAGE_TAGS=ord PREFETCH_IMAGE_DIGEST="$DBIG" PREFETCH_EVENT_TIME="$T1" \
+  bash "$E2E_SCRIPT" >"$E2E_WORK/older.out" 2>&1 &
+older=$!
+for i in $(seq 400); do fetching && break; sleep 0.02; done
+caught=no
+fetching && caught=yes
+run_ssm "$(params imageTags=ord imageDigest="$D2" eventTime="$T2")"
+expect "the newer push completes while the older one is fetching (caught: $caught)" $? 0 "outcome=present"
+wait "$older"
+rc=$?
+cp "$E2E_WORK/older.out" "$OUT"
+expect "the older push finishes its pull" "$rc" 0 "kept ${IMG}:ord at ${D2}"
+check "... ord points at D2, the digest reference of the older image exists" \
+  test "$(ref_digest "$IMG:ord") $(ref_digest "$IMG@$DBIG")" = "$D2 $DBIG"
+check "... and the store is consistent" store_consistent
+# Both at once, 6 rounds: whatever the order in which they finish, ord ends at the newer push.
+wins=0 older_last=0
+for round in 1 2 3 4 5 6; do
+  e2e_wipe_images
+  racers=()
+  for d in "$D1|$T1" "$D2|$T2"; do
+    setsid env PREFETCH_ACCOUNT_ID="$E2E_ACCOUNT" PREFETCH_REGION="$E2E_REGION" PREFETCH_REPOSITORY="$REPO" \
+      PREFETCH_JITTER_SECONDS=0 PREFETCH_IMAGE_TAGS=ord PREFETCH_IMAGE_DIGEST="${d%%|*}" PREFETCH_EVENT_TIME="${d#*|}" \
+      bash "$E2E_SCRIPT" >"$E2E_WORK/race-${d%%|*}.out" 2>&1 &
+    racers+=($!)
+  done
+  wait "${racers[@]}"
+  [ "$(ref_digest "$IMG:ord")" = "$D2" ] && wins=$((wins + 1))
+  grep -q "kept ${IMG}:ord\|outcome=skipped-superseded" "$E2E_WORK/race-$D1.out" && older_last=$((older_last + 1))
+done
+check "6 rounds of both pushes at once: ord ends at the newer push every time ($wins of 6; the older run found it newer in $older_last)" test "$wins" = 6
+# Back to the store the cases below start from: v1 prefetched.
+e2e_wipe_images
+run_ssm "$(params imageTags=v1 imageDigest="$D1")" || die "could not prefetch v1 again"
+
 echo "# multi-arch push (an image index)"
 run_ssm "$(params imageTags=multi imageDigest="$DMULTI")"
 expect "index digest pulled for this platform" $? 0 "outcome=pulled"
@@ -303,6 +374,9 @@ check "... a container starts from it" test "$out" = "hello from v1"
 
 echo "# two concurrent runs pull once"
 e2e_wipe_images
+layer="$(jq -r '.layers[-1].digest' "$E2E_WORK/images/small2/blobs/sha256/${D2#sha256:}")"
+layer_gets() { grep -c "GET /v2/$REPO/blobs/$layer" "$E2E_WORK/registry/registry.log" || true; }
+gets_before="$(layer_gets)"
 run_env PREFETCH_IMAGE_TAGS=v2 PREFETCH_IMAGE_DIGEST="$D2" &
 p1=$!
 env PREFETCH_ACCOUNT_ID="$E2E_ACCOUNT" PREFETCH_REGION="$E2E_REGION" PREFETCH_REPOSITORY="$REPO" \
@@ -313,8 +387,7 @@ wait "$p2"; r2=$?
 outcomes="$(cat "$OUT" "$OUT.2" | sed -n 's/.*summary .*outcome=\([^ ]*\).*/\1/p' | sort | tr '\n' ' ')"
 check "both concurrent runs exit 0 ($r1, $r2)" test "$r1$r2" = 00
 check "one pulled, the other found it present ($outcomes)" test "$outcomes" = "present pulled "
-layer="$(jq -r '.layers[-1].digest' "$E2E_WORK/images/small2/blobs/sha256/${D2#sha256:}")"
-check "the layer was fetched once" test "$(grep -c "GET /v2/$REPO/blobs/$layer" "$E2E_WORK/registry/registry.log")" = 1
+check "the layer was fetched once" test "$(($(layer_gets) - gets_before))" = 1
 
 # --- new node / reconcile ----------------------------------------------------------------------
 echo "# new node: named tags, newest tagged image, tag prefixes"
@@ -331,7 +404,7 @@ expect "empty tags: newest pushed tagged image" $? 0 "newest: $D3"
 check "v3 (newest imagePushedAt) is present by tag and digest" test "$(ref_digest "$IMG:v3") $(ref_digest "$IMG@$D3")" = "$D3 $D3"
 check "older images were not pulled" test -z "$(ref_digest "$IMG:v1")$(ref_digest "$IMG:v2")"
 check "describe-images called with region, registry id, TAGGED filter" grep -q \
-  "describe-images --region $E2E_REGION --registry-id $E2E_ACCOUNT --repository-name $REPO --filter tagStatus=TAGGED --output json" \
+  "describe-images --region $E2E_REGION --registry-id $E2E_ACCOUNT --repository-name $REPO --filter tagStatus=TAGGED --page-size 1000 --output json" \
   "$AWS_SHIM_STATE/calls.log"
 REPO=team/pfx
 run_ssm "$(params imageTags= tagPrefixes=release-,hotfix-)"
@@ -345,6 +418,34 @@ e2e_push small1 team/tz a 2026-11-03T10:00:00.000+00:00 >/dev/null
 e2e_push small2 team/tz b 2026-11-03T11:30:00.000+02:00 >/dev/null
 run_ssm "$(params imageTags=)"
 expect "newest by instant, not by string (UTC offsets)" $? 0 "newest: $D1 tags=a"
+REPO=team/app
+echo "# new node: the newest image from the push leg's record (one GetItem); the search only without one"
+api_calls() { grep -c "$1" "$AWS_SHIM_STATE/api.log" || true; }
+jq -n --arg d "$D2" --arg r "$REPO" '{"prefetch-record": {"Prefetch1": {prefetcher: {S: "Prefetch1"}, digest: {S: $d},
+  tags: {SS: ["v2"]}, pushedAt: {S: "2026-11-25T10:00:00Z"}, repositoryName: {S: $r}}}}' >"$AWS_SHIM_STATE/record.json"
+e2e_wipe_images
+: >"$AWS_SHIM_STATE/api.log"
+run_ssm "$(params imageTags= recordTable=prefetch-record recordKey=Prefetch1)"
+expect "the recorded image (v2), although the search would say v3" $? 0 "newest image from the record: $D2"
+check "... v2 present, labelled with the record's push time" \
+  test "$(ref_digest "$IMG:v2") $(pushed_at "$IMG:v2")" = "$D2 $(epoch 2026-11-25T10:00:00Z)"
+check "... one GetItem, no DescribeImages" test "$(api_calls GetItem) $(api_calls DescribeImages)" = "1 0"
+: >"$AWS_SHIM_STATE/api.log"
+run_ssm "$(params imageTags= recordTable=prefetch-record recordKey=Prefetch2)"
+expect "nothing recorded for this prefetcher yet: the repository search" $? 0 "no newest image recorded yet"
+check "... finds v3, with one DescribeImages request (1,000 images a page)" \
+  test "$(grep -c "newest: $D3" "$OUT") $(api_calls DescribeImages)" = "1 1"
+run_ssm "$(params imageTags= recordTable=no-such-table recordKey=Prefetch1)"
+expect "a record that cannot be read (ResourceNotFound): the search, saying why" $? 0 "could not be read.*ResourceNotFound"
+# Artifacts the search must pass over, pushed after v3: a cosign signature and a Helm chart.
+sig_digest="$(push_artifact cosign-signature "${D3/:/-}.sig")"
+e2e_record_image "$REPO" "${D3/:/-}.sig" "$sig_digest" 2026-11-26T10:00:00.000+00:00 100
+chart_digest="$(push_artifact helm-chart chart-1.0.0)"
+e2e_record_image "$REPO" chart-1.0.0 "$chart_digest" 2026-11-27T10:00:00.000+00:00 100
+jq --arg d "$chart_digest" 'map(if .imageDigest == $d then .artifactMediaType = "application/vnd.cncf.helm.config.v1+json" else . end)' \
+  "$AWS_SHIM_STATE/images.json" >"$E2E_WORK/tmp/images.json" && mv "$E2E_WORK/tmp/images.json" "$AWS_SHIM_STATE/images.json"
+run_ssm "$(params imageTags=)"
+expect "the search passes over a newer cosign signature and Helm chart" $? 0 "newest: $D3"
 REPO=team/pfx
 run_ssm "$(params imageTags= tagPrefixes=nomatch-)"
 expect "no matching image: nothing to do, exit 0" $? 0 "outcome=nothing"
@@ -381,6 +482,9 @@ touch $PWNED"
   "tagPrefixes=\$(id)"
   "eventTime=2026-11-16T01:54:34Z; touch $PWNED"
   "eventTime=yesterday"
+  "recordTable=t\$(touch $PWNED)"
+  "recordTable=ab"
+  "recordKey=k'; touch $PWNED; '"
 )
 for kv in "${bad[@]}"; do
   name="${kv%%=*}"
@@ -396,7 +500,8 @@ for kv in "${bad[@]}"; do
     region) var=PREFETCH_REGION ;; jitterSeconds) var=PREFETCH_JITTER_SECONDS ;;
     maxDiskUsagePercent) var=PREFETCH_MAX_DISK_PERCENT ;; pinImages) var=PREFETCH_PIN ;;
     maxAttempts) var=PREFETCH_MAX_ATTEMPTS ;; tagPrefixes) var=PREFETCH_TAG_PREFIXES ;;
-    eventTime) var=PREFETCH_EVENT_TIME ;;
+    eventTime) var=PREFETCH_EVENT_TIME ;; recordTable) var=PREFETCH_RECORD_TABLE ;;
+    recordKey) var=PREFETCH_RECORD_KEY ;;
   esac
   run_env PREFETCH_IMAGE_TAGS=v1 "$var=${kv#*=}"
   expect "script refuses $shown" $? 2 "outcome=bad-input"
