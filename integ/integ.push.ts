@@ -2,11 +2,13 @@
 // the push rollout (Step Functions -> SSM SendCommand with MaxConcurrency and MaxErrors) and the
 // document, and the node holds exactly the pushed digest under the tag; the command ran with the
 // prefetcher's rollout settings (ListCommands); a second push of the same tag moves the node's tag
-// reference to the new digest.
+// reference to the new digest, and the push leg recorded it as the newest image (DynamoDB). Deploying
+// the rule also checks that EventBridge accepts its pattern (anything-but with a list of wildcards,
+// $or, exists), which only event-ruler's documentation shows.
 import { IntegTest } from '@aws-cdk/integ-tests-alpha';
 import { App, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as ecr from 'aws-cdk-lib/aws-ecr';
-import { checkNodeImages, checkPushCommand, ImagePusher, integTestOptions, makeNode, NODE_TAG_KEY, testImage, waitUntilOnline } from './support';
+import { checkNewestRecord, checkNodeImages, checkPushCommand, ImagePusher, integTestOptions, makeNode, NODE_TAG_KEY, testImage, waitUntilOnline } from './support';
 import { ImagePrefetcher, NodeSelector } from '../src';
 
 const app = new App();
@@ -33,12 +35,14 @@ const firstLanded = checkNodeImages(integ, pushFirst, node, pusher.references(fi
 });
 const rolloutChecked = checkPushCommand(integ, firstLanded, prefetcher, first.digest);
 const pushSecond = rolloutChecked.next(pusher.push(integ, second, 'v1'));
-checkNodeImages(integ, pushSecond, node, [
+const secondLanded = checkNodeImages(integ, pushSecond, node, [
   ...pusher.references(second, 'v1'),
   // the first image stays (digest reference) until the kubelet's image GC removes it
   pusher.references(first, 'v1')[1],
 ], {
   waitFor: pusher.references(second, 'v1')[0],
 });
+
+checkNewestRecord(integ, secondLanded, prefetcher, second.digest, 'v1');
 
 app.synth();

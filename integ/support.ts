@@ -388,6 +388,22 @@ export function checkPushCommand(integ: IntegTest, after: IApiCall, prefetcher: 
   return list;
 }
 
+/**
+ * The push leg recorded the push as the prefetcher's newest image (DynamoDB GetItem on its item):
+ * the conditional writes of the state machine ran in a real account.
+ */
+export function checkNewestRecord(integ: IntegTest, after: IApiCall, prefetcher: ImagePrefetcher, digest: string, tag: string): IApiCall {
+  if (!prefetcher.newestImageRecord) throw new Error('this prefetcher records no newest image (named tags for joining nodes)');
+  const get = integ.assertions.awsApiCall('DynamoDB', 'getItem', {
+    TableName: prefetcher.newestImageRecord.table.tableName,
+    Key: { prefetcher: { S: prefetcher.recordKey } },
+  }).expect(ExpectedResult.objectLike({
+    Item: Match.objectLike({ digest: { S: digest }, tags: { SS: Match.arrayWith([tag]) } }),
+  })).waitForAssertions({ totalTimeout: Duration.minutes(5), interval: Duration.seconds(15), backoffRate: 1 });
+  after.next(get);
+  return get;
+}
+
 /** The node tag value of a stack: unique per test stack, so that parallel tests do not meet. */
 export function nodeTagValue(stack: Stack): string {
   return stack.stackName;

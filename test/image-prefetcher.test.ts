@@ -575,7 +575,10 @@ describe('the newest-image record', () => {
     for (const task of [RecordTag, RecordNewer]) {
       expect(task.Retry).toEqual([{
         ErrorEquals: ['DynamoDB.ThrottlingException', 'DynamoDB.ProvisionedThroughputExceededException', 'DynamoDB.RequestLimitExceeded', 'DynamoDB.InternalServerErrorException'],
-        IntervalSeconds: 1, MaxAttempts: 6, BackoffRate: 2, JitterStrategy: 'FULL',
+        IntervalSeconds: 1,
+        MaxAttempts: 6,
+        BackoffRate: 2,
+        JitterStrategy: 'FULL',
       }]);
     }
   });
