@@ -840,10 +840,15 @@ read_record() {
     say "the newest-image record (${PREFETCH_RECORD_TABLE}) could not be read: $(tail -n 1 "$errf"); searching the repository instead"
     return 1
   done
-  RECORD_PICK="$(jq -r '.Item // empty | select(.digest.S and .pushedAt.S and (.tags.SS | length) > 0)
-    | [.digest.S, (.pushedAt.S | fromdateiso8601 | tostring)] + .tags.SS | join(" ")' <<<"$out" 2>/dev/null)" || RECORD_PICK=""
+  # The item must be of this repository (a prefetcher given another repository keeps its key), and
+  # only its tags with one of the prefixes count (the tag filter may have changed since).
+  RECORD_PICK="$(jq -r --arg repo "$PREFETCH_REPOSITORY" --args '
+    def matches: ($ARGS.positional | length) == 0 or (. as $t | any($ARGS.positional[]; . as $p | $t | startswith($p)));
+    .Item // empty | select(.digest.S and .pushedAt.S and .repositoryName.S == $repo)
+    | [.digest.S, (.pushedAt.S | fromdateiso8601 | tostring)] + [(.tags.SS // [])[] | select(matches)]
+    | select(length > 2) | join(" ")' "${PREFIXES[@]}" <<<"$out" 2>/dev/null)" || RECORD_PICK=""
   if [ -z "$RECORD_PICK" ]; then
-    say "no newest image recorded yet in ${PREFETCH_RECORD_TABLE}; searching the repository"
+    say "no newest image of ${PREFETCH_REPOSITORY}${PREFETCH_TAG_PREFIXES:+ with a tag starting with ${PREFETCH_TAG_PREFIXES}} recorded yet in ${PREFETCH_RECORD_TABLE}; searching the repository"
     return 1
   fi
   say "newest image from the record: ${RECORD_PICK%% *}"

@@ -21,16 +21,19 @@ REPO=team/app # the repository of the contract stack (synthesized.ts)
 IMG="$E2E_HOST/$REPO"
 PWNED="$E2E_WORK/pwned"
 
-# event ACTION TAG DIGEST [DETAIL_TYPE]: an ECR event as EventBridge delivers it.
+# event ACTION TAG DIGEST [DETAIL_TYPE [TIME [ARTIFACT_MEDIA_TYPE]]]: an ECR event as EventBridge
+# delivers it (a replication event carries no media types; aws.ecr@ECRReplicationAction).
 event() {
   jq -cn --arg account "$E2E_ACCOUNT" --arg region "$E2E_REGION" --arg repo "$REPO" \
-    --arg action "$1" --arg tag "$2" --arg digest "$3" --arg type "${4:-ECR Image Action}" '{
+    --arg action "$1" --arg tag "$2" --arg digest "$3" --arg type "${4:-ECR Image Action}" \
+    --arg time "${5:-2026-11-16T01:54:34Z}" --arg artifact "${6:-application/vnd.oci.image.config.v1+json}" '{
       version: "0", id: "13cde686-328b-6117-af20-0e5566167482", "detail-type": $type,
-      source: "aws.ecr", account: $account, time: "2026-11-16T01:54:34Z", region: $region,
+      source: "aws.ecr", account: $account, time: $time, region: $region,
       resources: [],
-      detail: {result: "SUCCESS", "repository-name": $repo, "image-digest": $digest,
-               "action-type": $action, "image-tag": $tag,
-               "manifest-media-type": "application/vnd.oci.image.manifest.v1+json"}}'
+      detail: ({result: "SUCCESS", "repository-name": $repo, "image-digest": $digest,
+               "action-type": $action, "image-tag": $tag}
+        + if $action == "REPLICATE" then {"source-account": "210987654321", "source-region": "us-east-1"}
+          else {"manifest-media-type": "application/vnd.oci.image.manifest.v1+json", "artifact-media-type": $artifact} end)}'
 }
 
 # chain NAME EVENT_JSON: event -> rule -> target -> document -> node script. Returns
@@ -77,8 +80,10 @@ chain child "$(event PUSH '' "$D2")"
 expect "multi-arch child (\"image-tag\": \"\"): the rule does not match" "$?" 3
 chain delete "$(event DELETE v1 "$D1")"
 expect "DELETE of v1: the rule does not match" "$?" 3
-chain replication "$(event REPLICATE v2 "$D2" 'ECR Replication Action')"
-expect "ECR Replication Action of v2: the rule does not match" "$?" 3
+chain cosign "$(event PUSH "${D1/:/-}.sig" "$D1")"
+expect "a cosign signature tag (sha256-<hex>.sig): the rule does not match" "$?" 3
+chain helm "$(event PUSH chart-1.0.0 "$D1" 'ECR Image Action' 2026-11-16T01:54:34Z application/vnd.cncf.helm.config.v1+json)"
+expect "a Helm chart (artifact media type): the rule does not match" "$?" 3
 
 # 4. A hostile tag (ECR refuses it; the document must refuse it anyway): SSM refuses, nothing runs.
 chain hostile "$(event PUSH "v1'; touch $PWNED; '" "$D1")"
@@ -94,6 +99,19 @@ chain push-v2 "$(event PUSH v2 "$D2")"
 expect "push event of v2: the node script succeeds" "$?" 0
 expect "push event of v2: $IMG:v2 is the pushed digest" "$(ref_digest "$IMG:v2")" "$D2"
 expect "push event of v2: $IMG:v1 unchanged" "$(ref_digest "$IMG:v1")" "$D1"
+
+# 5b. A replica is warmed on arrival: the replication event of a tag lands like a push.
+chain replication "$(event REPLICATE rep "$D2" 'ECR Replication Action' 2026-11-16T02:00:00Z)"
+expect "ECR Replication Action of rep: the node script succeeds" "$?" 0
+expect "ECR Replication Action of rep: $IMG:rep is the replicated digest" "$(ref_digest "$IMG:rep")" "$D2"
+
+# 5c. Two pushes of one tag delivered out of order: the older one, arriving last, leaves the tag.
+chain newer "$(event PUSH moving "$D2" 'ECR Image Action' 2026-11-16T03:00:10Z)"
+expect "push of moving=D2 (03:00:10): succeeds" "$?" 0
+chain older "$(event PUSH moving "$D1" 'ECR Image Action' 2026-11-16T03:00:00Z)"
+expect "push of moving=D1 (03:00:00), delivered after: succeeds" "$?" 0
+check "... as skipped-superseded" grep -q 'outcome=skipped-superseded' "$E2E_WORK/chain/older/node.log"
+expect "... $IMG:moving stays at the newer push" "$(ref_digest "$IMG:moving")" "$D2"
 
 # 6. The integ tests' hand-made image (integ/support.ts: fixed tar header, stored-deflate gzip)
 # goes through a real registry, and the node script pulls and unpacks it.

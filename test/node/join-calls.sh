@@ -30,13 +30,20 @@ log "pushing $JOIN_IMAGES images to $REPO (one shared layer, a config each)"
 e2e_build_image small 0 0 "newest image" >/dev/null
 base="https://$E2E_HOST/v2/$REPO"
 curl_auth=(curl -sf --cacert "$E2E_WORK/registry/tls/ca.crt" -u "AWS:$E2E_TOKEN")
+# upload_blob DIGEST < BYTES: the distribution API's two-step upload (POST a session, PUT the bytes).
+upload_blob() {
+  local loc
+  loc="$("${curl_auth[@]}" -X POST -o /dev/null -D - "$base/blobs/uploads/" | sed -n 's/^[Ll]ocation: *\([^\r]*\).*/\1/p')"
+  [[ "$loc" == http* ]] || loc="https://$E2E_HOST$loc"
+  [[ "$loc" == *\?* ]] && loc="$loc&digest=$1" || loc="$loc?digest=$1"
+  "${curl_auth[@]}" -X PUT -o /dev/null -H 'Content-Type: application/octet-stream' --data-binary @- "$loc"
+}
 # The layer: the one of the small image, uploaded once (monolithic upload, distribution API).
 small_manifest="$(jq -r '.manifests[0].digest' "$E2E_WORK/images/small/index.json")"
 small_manifest="$E2E_WORK/images/small/blobs/sha256/${small_manifest#sha256:}"
 layer="$(jq -c '.layers[0]' "$small_manifest")"
 layer_file="$E2E_WORK/images/small/blobs/sha256/$(jq -r '.digest' <<<"$layer" | cut -d: -f2)"
-"${curl_auth[@]}" -X POST -o /dev/null -H 'Content-Type: application/octet-stream' --data-binary @"$layer_file" \
-  "$base/blobs/uploads/?digest=$(jq -r '.digest' <<<"$layer")" || die "layer upload failed"
+upload_blob "$(jq -r '.digest' <<<"$layer")" <"$layer_file" || die "layer upload failed"
 config_template="$(cat "$E2E_WORK/images/small/blobs/sha256/$(jq -r '.config.digest' "$small_manifest" | cut -d: -f2)")"
 image_list="$E2E_WORK/tmp/entries.jsonl"
 : >"$image_list"
@@ -45,8 +52,7 @@ for ((i = 1; i <= JOIN_IMAGES; i++)); do
   # A distinct config per image (its "created" time), so each image has its own digest.
   config="$(jq -c --arg c "2026-01-01T00:00:00Z" --arg n "$i" '.created = $c | .config.Labels.n = $n' <<<"$config_template")"
   config_digest="sha256:$(printf '%s' "$config" | sha256sum | cut -d' ' -f1)"
-  printf '%s' "$config" | "${curl_auth[@]}" -X POST -o /dev/null -H 'Content-Type: application/octet-stream' \
-    --data-binary @- "$base/blobs/uploads/?digest=$config_digest" || die "config upload $i failed"
+  printf '%s' "$config" | upload_blob "$config_digest" || die "config upload $i failed"
   manifest="$(jq -c --arg d "$config_digest" --argjson s "${#config}" --argjson l "$layer" \
     '{schemaVersion: 2, mediaType: "application/vnd.oci.image.manifest.v1+json",
       config: {mediaType: "application/vnd.oci.image.config.v1+json", digest: $d, size: $s}, layers: [$l]}' <<<'{}')"

@@ -435,6 +435,12 @@ run_ssm "$(params imageTags= recordTable=prefetch-record recordKey=Prefetch2)"
 expect "nothing recorded for this prefetcher yet: the repository search" $? 0 "no newest image recorded yet"
 check "... finds v3, with one DescribeImages request (1,000 images a page)" \
   test "$(grep -c "newest: $D3" "$OUT") $(api_calls DescribeImages)" = "1 1"
+REPO=team/other
+run_ssm "$(params imageTags= recordTable=prefetch-record recordKey=Prefetch1)"
+expect "a record of another repository (the prefetcher's repository changed) is not used" $? 0 "no newest image of team/other"
+REPO=team/app
+run_ssm "$(params imageTags= tagPrefixes=release- recordTable=prefetch-record recordKey=Prefetch1)"
+expect "a recorded tag without the prefix (the tag filter changed) is not used" $? 0 "no newest image of team/app with a tag starting with release-"
 run_ssm "$(params imageTags= recordTable=no-such-table recordKey=Prefetch1)"
 expect "a record that cannot be read (ResourceNotFound): the search, saying why" $? 0 "could not be read.*ResourceNotFound"
 # Artifacts the search must pass over, pushed after v3: a cosign signature and a Helm chart.
