@@ -7,3 +7,4 @@ export * from './run-command-target';
 export * from './push-rollout';
 export * from './prefetch-document';
 export * from './prefetch-dead-letter-queue';
+export * from './prefetch-monitoring';
