@@ -337,15 +337,22 @@ export class NodeOutputLogs extends Construct {
    * group answers ResourceAlreadyExists; without the permission it falls back to
    * `logs:DescribeLogGroups` on every group), then `logs:CreateLogStream`, `logs:DescribeLogStreams`
    * (its upload sequence token) and `logs:PutLogEvents` (amazon-ssm-agent, iohandler.go and
-   * cloudwatchlogsservice.go). All on this log group only.
+   * cloudwatchlogsservice.go). All on this log group and its streams only.
    */
   public grantWrite(grantee: iam.IGrantable): iam.Grant {
-    const stack = Stack.of(this);
-    const group = stack.formatArn({ service: 'logs', resource: 'log-group', resourceName: this.logGroup.logGroupName, arnFormat: ArnFormat.COLON_RESOURCE_NAME });
+    const group = Stack.of(this).formatArn({
+      service: 'logs', resource: 'log-group', resourceName: this.logGroup.logGroupName, arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+    });
+    // Resource types from the service authorization reference (CloudWatch Logs): CreateLogGroup and
+    // DescribeLogStreams act on the log group, CreateLogStream and PutLogEvents on its log streams.
     return iam.Grant.addToPrincipal({
       grantee,
-      actions: ['logs:CreateLogGroup', 'logs:CreateLogStream', 'logs:DescribeLogStreams', 'logs:PutLogEvents'],
-      resourceArns: [group, `${group}:*`],
-    });
+      actions: ['logs:CreateLogGroup', 'logs:DescribeLogStreams'],
+      resourceArns: [group],
+    }).combine(iam.Grant.addToPrincipal({
+      grantee,
+      actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+      resourceArns: [`${group}:log-stream:*`],
+    }));
   }
 }
