@@ -188,6 +188,12 @@ project.addTask('docs:diagram', {
   exec: 'dot -Tpng -Gdpi=110 docs/architecture.dot -o docs/architecture.png',
 });
 
+// The dashboard picture in the README is drawn from the synthesized dashboard body (issue 13).
+project.addTask('docs:dashboard', {
+  description: 'Redraw docs/dashboard.png from the synthesized dashboard body with simulated fleet data (needs python3 and PyPI)',
+  exec: 'bash scripts/render-dashboard.sh',
+});
+
 // Lint the examples and integ tests too.
 project.eslint?.addLintPattern('examples');
 project.eslint?.addLintPattern('integ');

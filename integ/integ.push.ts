@@ -8,8 +8,8 @@
 import { IntegTest } from '@aws-cdk/integ-tests-alpha';
 import { App, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as ecr from 'aws-cdk-lib/aws-ecr';
-import { checkNewestRecord, checkNodeImages, checkPushCommand, ImagePusher, integTestOptions, makeNode, NODE_TAG_KEY, testImage, waitUntilOnline } from './support';
-import { ImagePrefetcher, NodeSelector } from '../src';
+import { checkMetricSum, checkNewestRecord, checkNodeImages, checkPushCommand, ImagePusher, integTestOptions, makeNode, NODE_TAG_KEY, testImage, waitUntilOnline } from './support';
+import { ImagePrefetcher, NodeSelector, NodeStatus, PrefetchOutcome } from '../src';
 
 const app = new App();
 const stack = new Stack(app, 'ImagePrefetcherIntegPush');
@@ -18,6 +18,8 @@ const prefetcher = new ImagePrefetcher(stack, 'Prefetcher', {
   repository,
   nodes: NodeSelector.tag(NODE_TAG_KEY, stack.stackName),
   jitter: Duration.seconds(0),
+  // issue 13: the nodes' output too, so that the summary line's outcome metric is checked
+  nodeOutputLogs: true,
 });
 const node = makeNode(stack, prefetcher, stack.stackName);
 const pusher = new ImagePusher(stack, 'Pusher', repository);
@@ -34,7 +36,12 @@ const firstLanded = checkNodeImages(integ, pushFirst, node, pusher.references(fi
   waitFor: pusher.references(first, 'v1')[0],
 });
 const rolloutChecked = checkPushCommand(integ, firstLanded, prefetcher, first.digest);
-const pushSecond = rolloutChecked.next(pusher.push(integ, second, 'v1'));
+// The metrics count the node (issue 13): its join (the association on an empty repository: Success,
+// outcome nothing), the first push's command (Success) and its summary line (outcome=pulled), once each.
+const joinCounted = checkMetricSum(integ, rolloutChecked, prefetcher.metricJoinNodes(NodeStatus.SUCCESS), 1);
+const pushCounted = checkMetricSum(integ, joinCounted, prefetcher.metricNodesSucceeded(), 1);
+const pulledCounted = checkMetricSum(integ, pushCounted, prefetcher.nodeOutput!.metricOutcome(PrefetchOutcome.PULLED), 1);
+const pushSecond = pulledCounted.next(pusher.push(integ, second, 'v1'));
 const secondLanded = checkNodeImages(integ, pushSecond, node, [
   ...pusher.references(second, 'v1'),
   // the first image stays (digest reference) until the kubelet's image GC removes it

@@ -7,6 +7,7 @@ import * as crypto from 'crypto';
 import * as zlib from 'zlib';
 import { ExpectedResult, IApiCall, IntegTest, IntegTestProps, InvocationType, Match } from '@aws-cdk/integ-tests-alpha';
 import { CustomResource, Duration, Stack, Tags } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecr from 'aws-cdk-lib/aws-ecr';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -429,4 +430,31 @@ export function integTestOptions(): Omit<IntegTestProps, 'testCases'> {
     allowDestroy: ['AWS::SSM::Document'],
     cdkCommandOptions: { destroy: { args: { force: true } } },
   };
+}
+
+/**
+ * Asserts, in the account, that a CloudWatch metric counted exactly `sum` over the test's lifetime
+ * (issue 13: the node's status event or summary line reached the metric filters). The parameters are
+ * fixed at synth time, so the window is wide (2026 to 2036) and the period the smallest multiple of an
+ * hour that keeps it within GetMetricStatistics' 1,440 data points; metric filters publish within
+ * minutes, hence the waiter.
+ */
+export function checkMetricSum(integ: IntegTest, after: IApiCall, metric: cloudwatch.Metric, sum: number): IApiCall {
+  const start = Date.UTC(2026, 0, 1) / 1000;
+  const end = Date.UTC(2036, 0, 1) / 1000;
+  const period = Math.ceil((end - start) / 1440 / 3600) * 3600;
+  const config = metric.toMetricConfig().metricStat!;
+  const get = integ.assertions.awsApiCall('CloudWatch', 'getMetricStatistics', {
+    Namespace: config.namespace,
+    MetricName: config.metricName,
+    Dimensions: (config.dimensions ?? []).map(d => ({ Name: d.name, Value: d.value })),
+    StartTime: new Date(start * 1000).toISOString(),
+    EndTime: new Date(end * 1000).toISOString(),
+    Period: period,
+    Statistics: ['Sum'],
+  }).expect(ExpectedResult.objectLike({
+    Datapoints: [Match.objectLike({ Sum: sum })],
+  })).waitForAssertions({ totalTimeout: Duration.minutes(10), interval: Duration.seconds(30), backoffRate: 1 });
+  after.next(get);
+  return get;
 }

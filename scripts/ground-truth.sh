@@ -14,7 +14,8 @@
 #                 condition keys (test/ground-truth/ground_truth.py).
 #   event-ruler   AWS's EventBridge matching engine decides the contract tables' events against the
 #                 synthesized patterns; it must agree with test/contract/eventbridge.ts
-#                 (test/ground-truth/rule-cases.ts, RuleCheck.java).
+#                 (test/ground-truth/rule-cases.ts, RuleCheck.java); and SSM's documented status-change
+#                 events against the stack's status-events rule (status-rule-cases.ts, same checker).
 # The SSM document limits (item 4 of the issue) are a jest test, test/document-limits.test.ts.
 #
 # Needs python3 with venv, Java 17 and Maven, PyPI and Maven Central on the first run. Tools are kept
@@ -110,6 +111,13 @@ event_ruler() {
   java -cp "$(cat "$cache/event-ruler.classpath")" "$here/RuleCheck.java" "$work/rule-cases.json"
 }
 
+# The stack's status-events rule (monitoring) against SSM's documented status-change events.
+event_ruler_status() {
+  java_tools || return 1
+  npx ts-node --transpile-only --project tsconfig.dev.json "$here/status-rule-cases.ts" "$work/status-rule-cases.json" || return 1
+  java -cp "$(cat "$cache/event-ruler.classpath")" "$here/RuleCheck.java" "$work/status-rule-cases.json"
+}
+
 echo "::: ground truth: synthesizing the templates"
 if ! npx ts-node --transpile-only --project tsconfig.dev.json "$here/synth.ts" "$work/synth"; then
   echo "synthesis failed"
@@ -120,4 +128,5 @@ fi
 run cfn-lint cfn_lint
 run iam iam
 run event-ruler event_ruler
+run event-ruler-status event_ruler_status
 exit "$status"

@@ -10,8 +10,10 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { NewestImageRecord } from './newest-image-record';
 import { NodeSelector } from './node-selector';
+import { dashboardWidgets } from './prefetch-dashboard';
 import { PrefetchDeadLetterQueue } from './prefetch-dead-letter-queue';
 import { PrefetchDocument } from './prefetch-document';
+import { MonitoringOptions, NodeOutputLogs, NodeStatus, PrefetchStatusEvents } from './prefetch-monitoring';
 import { pushEventPattern } from './push-event-pattern';
 import { checkDeliveryTimeout, PushRollout, RolloutOptions } from './push-rollout';
 import { ReconcileSchedule } from './reconcile-schedule';
@@ -39,7 +41,7 @@ export enum ComplianceSeverity {
 }
 
 /** Properties of an {@link ImagePrefetcher}. */
-export interface ImagePrefetcherProps extends RolloutOptions {
+export interface ImagePrefetcherProps extends RolloutOptions, MonitoringOptions {
   /**
    * The ECR repository whose images are prefetched. It must be in the stack's account
    * and region: ECR sends its events there, and Run Command cannot be a cross-account target.
@@ -205,6 +207,12 @@ export class ImagePrefetcher extends Construct {
   /** This prefetcher's key in `newestImageRecord`. */
   public readonly recordKey: string;
 
+  /** The stack's SSM status events and their metrics (undefined with `monitoring: false`). */
+  public readonly statusEvents?: PrefetchStatusEvents;
+
+  /** The nodes' output of push commands and its outcome metrics (with `nodeOutputLogs: true`). */
+  public readonly nodeOutput?: NodeOutputLogs;
+
   private readonly repository: ecr.IRepository;
 
   constructor(scope: Construct, id: string, props: ImagePrefetcherProps) {
@@ -246,9 +254,17 @@ export class ImagePrefetcher extends Construct {
       description: `Prefetch images pushed or replicated to ECR repository ${props.repository.repositoryName} on the selected nodes`,
       eventPattern: pushEventPattern(props.repository.repositoryName, tagFilter),
     });
+    // Per-node results as metrics, logs and a dashboard (README, "How to see what happened").
+    if (props.monitoring ?? true) {
+      this.statusEvents = PrefetchStatusEvents.of(this, props.monitoringLogRetention);
+      if (props.nodeOutputLogs) {
+        this.nodeOutput = new NodeOutputLogs(this, 'NodeOutput', { metricNamespace: `CdkImagePrefetcher/${ruleName}`, retention: props.monitoringLogRetention });
+      }
+    }
     // The push leg: rule -> Step Functions -> SendCommand with the rollout settings (the Run Command
     // target cannot set them; docs/push-path.md).
     this.pushRollout = new PushRollout(this, 'PushRollout', {
+      outputLogGroup: this.nodeOutput?.logGroup,
       documentName: document.documentName,
       nodes: props.nodes,
       maxConcurrency: props.maxConcurrency,
@@ -310,6 +326,9 @@ export class ImagePrefetcher extends Construct {
     props.maxErrors?._render('maxErrors', true);
     checkRetryPolicy(props.retryAttempts, props.maxEventAge);
     if (props.deliveryTimeout) checkDeliveryTimeout(props.deliveryTimeout);
+    if (props.monitoring === false && props.nodeOutputLogs) {
+      fail('nodeOutputLogs', 'the nodes\' output logs are part of the monitoring, which `monitoring: false` turns off', props.nodeOutputLogs);
+    }
     if (props.ruleName !== undefined && !isUnresolved(props.ruleName) && !/^[.\-_A-Za-z0-9]{1,64}$/.test(props.ruleName)) {
       fail('ruleName', 'an EventBridge rule name is 1-64 characters of letters, digits, . - _', props.ruleName);
     }
@@ -320,15 +339,71 @@ export class ImagePrefetcher extends Construct {
 
   /**
    * Grants a node role exactly what the node script needs on this repository: an ECR
-   * authorization token, the pull actions, and `ecr:DescribeImages`; and, when joining nodes look
+   * authorization token, the pull actions, and `ecr:DescribeImages`; when joining nodes look
    * for the newest image, `dynamodb:GetItem` on this prefetcher's item of the newest-image record
-   * (the repository search is the fallback while nothing is recorded).
+   * (the repository search is the fallback while nothing is recorded); with `nodeOutputLogs`, what
+   * the SSM agent needs to write the output to this prefetcher's log group, and nothing on other
+   * log groups.
    *
    * @param grantee the node role (for example a node group's or Karpenter's node role)
    */
   public grantNodeAccess(grantee: iam.IGrantable): iam.Grant {
     const grant = this.repository.grantPull(grantee).combine(this.repository.grant(grantee, 'ecr:DescribeImages'));
-    return this.newestImageRecord ? grant.combine(this.newestImageRecord.grantReadRecord(grantee, this.recordKey)) : grant;
+    const withRecord = this.newestImageRecord ? grant.combine(this.newestImageRecord.grantReadRecord(grantee, this.recordKey)) : grant;
+    return this.nodeOutput ? withRecord.combine(this.nodeOutput.grantWrite(grantee)) : withRecord;
+  }
+
+  /**
+   * The dashboard widgets of this prefetcher, in rows: pushes matched and rollouts, nodes succeeded
+   * and failed after pushes and joins, outcomes with skip reasons and pull seconds p50/p99 (with
+   * `nodeOutputLogs`), the nodes that did not succeed, the dead-letter queue.
+   */
+  public dashboardWidgets(): cloudwatch.IWidget[][] {
+    return dashboardWidgets({
+      title: this.repository.repositoryName,
+      matchedEvents: this.metricMatchedEvents(),
+      rolloutsStarted: this.pushRollout.metricStarted(),
+      rolloutsFailed: this.metricPushesFailed(),
+      sentToDlq: this.metricInvocationsSentToDlq(),
+      deadLetterQueue: this.deadLetterQueue,
+      statusEvents: this.statusEvents,
+      associationId: this.association.attrAssociationId,
+      outputLogs: this.nodeOutput,
+    });
+  }
+
+  /**
+   * Adds this prefetcher's widgets to a dashboard (see `dashboardWidgets`).
+   *
+   * @param dashboard for example `new cloudwatch.Dashboard(this, 'Fleet')`
+   */
+  public addToDashboard(dashboard: cloudwatch.Dashboard): void {
+    for (const row of this.dashboardWidgets()) dashboard.addWidgets(...row);
+  }
+
+  /** Nodes whose push command succeeded (for every prefetcher of the stack: they share the document). */
+  public metricNodesSucceeded(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.monitoringEvents('metricNodesSucceeded').metricCommandNodes(NodeStatus.SUCCESS, props);
+  }
+
+  /** Nodes whose push command failed (the script exited non-zero). Alarm on it. */
+  public metricNodesFailed(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.monitoringEvents('metricNodesFailed').metricCommandNodes(NodeStatus.FAILED, props);
+  }
+
+  /** Nodes that never ran a push's command or ran past `executionTimeout`. */
+  public metricNodesTimedOut(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.monitoringEvents('metricNodesTimedOut').metricCommandNodes(NodeStatus.TIMED_OUT, props);
+  }
+
+  /** Nodes on which this prefetcher's association (nodes that join, reconcile runs) ended with this status. */
+  public metricJoinNodes(status: NodeStatus, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.monitoringEvents('metricJoinNodes').metricAssociationNodes(this.association.attrAssociationId, status, props);
+  }
+
+  private monitoringEvents(method: string): PrefetchStatusEvents {
+    if (!this.statusEvents) fail(method, 'needs the monitoring, which `monitoring: false` turned off', false);
+    return this.statusEvents;
   }
 
   /**

@@ -8,3 +8,4 @@ export * from './push-rollout';
 export * from './prefetch-document';
 export * from './prefetch-dead-letter-queue';
 export * from './newest-image-record';
+export * from './prefetch-monitoring';

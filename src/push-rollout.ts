@@ -1,6 +1,7 @@
 import { Annotations, ArnFormat, CfnResource, Duration, Names, Stack } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
@@ -80,6 +81,14 @@ export interface PushRolloutProps extends RolloutOptions {
    * @default - no key
    */
   readonly recordKey?: string;
+
+  /**
+   * Log group for the nodes' output (SendCommand `CloudWatchOutputConfig`). The nodes' instance role
+   * must be allowed to write to it.
+   *
+   * @default - the output stays in Run Command's history (the first 24,000 characters per node)
+   */
+  readonly outputLogGroup?: logs.ILogGroup;
 }
 
 /**
@@ -163,6 +172,9 @@ export class PushRollout extends Construct {
         Parameters: sfn.JsonPath.entirePayload,
         // The console's command list shows the comment: the image digest (92 characters at most of SSM's 100).
         Comment: sfn.JsonPath.format('cdk-image-prefetcher {}', sfn.JsonPath.stringAt('$.imageDigest[0]')),
+        ...(props.outputLogGroup ? {
+          CloudWatchOutputConfig: { CloudWatchOutputEnabled: true, CloudWatchLogGroupName: props.outputLogGroup.logGroupName },
+        } : {}),
       },
       resultSelector: {
         CommandId: sfn.JsonPath.stringAt('$.Command.CommandId'),

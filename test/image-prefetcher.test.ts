@@ -21,7 +21,7 @@ describe('ImagePrefetcher with defaults', () => {
   const { stack, template, prefetcher } = synth();
 
   test('deploys one rule, two roles with their policies, one state machine, one document, one association and one queue', () => {
-    template.resourceCountIs('AWS::Events::Rule', 1);
+    template.resourcePropertiesCountIs('AWS::Events::Rule', { EventPattern: { source: ['aws.ecr'] } }, 1);
     template.resourceCountIs('AWS::IAM::Role', 2);
     template.resourceCountIs('AWS::IAM::Policy', 2);
     template.resourceCountIs('AWS::StepFunctions::StateMachine', 1);
@@ -449,14 +449,14 @@ describe('several prefetchers in one stack', () => {
     template.resourceCountIs('AWS::SSM::Document', 1);
     template.resourceCountIs('AWS::SQS::Queue', 1);
     template.resourceCountIs('AWS::SQS::QueuePolicy', 1);
-    template.resourceCountIs('AWS::Events::Rule', 3);
+    template.resourcePropertiesCountIs('AWS::Events::Rule', { EventPattern: { source: ['aws.ecr'] } }, 3);
     template.resourceCountIs('AWS::IAM::Role', 6);
     template.resourceCountIs('AWS::IAM::Policy', 6);
     template.resourceCountIs('AWS::StepFunctions::StateMachine', 3);
     template.resourceCountIs('AWS::SSM::Association', 3);
     const statements = Object.values(template.findResources('AWS::SQS::QueuePolicy'))[0].Properties.PolicyDocument.Statement;
     expect(statements.filter((s: any) => s.Action === 'sqs:SendMessage')).toHaveLength(3);
-    const names = Object.values(template.findResources('AWS::Events::Rule')).map((r: any) => r.Properties.Name);
+    const names = Object.values(template.findResources('AWS::Events::Rule', { Properties: { EventPattern: { source: ['aws.ecr'] } } })).map((r: any) => r.Properties.Name);
     expect(new Set(names).size).toBe(3);
   });
 });

@@ -1,5 +1,6 @@
 import { App, Aspects, Stack, Token } from 'aws-cdk-lib';
 import { Annotations, Match } from 'aws-cdk-lib/assertions';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as ecr from 'aws-cdk-lib/aws-ecr';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
@@ -31,6 +32,11 @@ describe('cdk-nag AwsSolutions', () => {
         tagFilter: TagFilter.prefix('release-'),
         reconcileSchedule: ReconcileSchedule.cron('cron(0 3 ? * * *)'),
       });
+    }],
+    ['monitoring with the nodes\' output logs and a dashboard', (stack: Stack) => {
+      const repository = new ecr.Repository(stack, 'Repo', { imageScanOnPush: true });
+      new ImagePrefetcher(stack, 'Prefetch', { repository, nodes: NodeSelector.eksCluster('ml'), nodeOutputLogs: true })
+        .addToDashboard(new cloudwatch.Dashboard(stack, 'Dashboard'));
     }],
   ])('reports nothing unsuppressed for %s', (_name, build) => {
     const stack = nagged(build);

@@ -30,6 +30,15 @@ describe('PrefetchDocument', () => {
     });
   });
 
+  test('the node harness\'s fallback document (ssm-render.js) declares the same parameters, patterns and defaults', () => {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const mirror = require('./node/ssm-render.js').defaultDocument().parameters;
+    const shape = (params: { [name: string]: any }) => Object.fromEntries(Object.entries(params)
+      .filter(([name]) => name !== 'executionTimeout')
+      .map(([name, p]) => [name, { allowedPattern: p.allowedPattern, default: p.default, minChars: p.minChars, maxChars: p.maxChars }]));
+    expect(shape(mirror)).toEqual(shape(parameters));
+  });
+
   test('fits in the 64 KB SSM allows for a document', () => {
     expect(Buffer.byteLength(JSON.stringify(content))).toBeLessThan(64 * 1024);
   });

@@ -57,7 +57,10 @@ export function readContract(template: any): Contract {
     if (found.length !== 1) throw new Error(`expected one ${type}, found ${found.length}`);
     return found[0];
   };
-  const [, rule] = only('AWS::Events::Rule');
+  // The push rule: the one whose target is the push rollout (the stack's status-events rule targets a log group).
+  const pushRules = resources.filter(([, r]) => r.Type === 'AWS::Events::Rule' && r.Properties.EventPattern?.source?.[0] === 'aws.ecr');
+  if (pushRules.length !== 1) throw new Error(`expected one push rule, found ${pushRules.length}`);
+  const [, rule] = pushRules[0];
   const [stateMachineLogicalId] = only('AWS::StepFunctions::StateMachine');
   const [documentLogicalId, document] = only('AWS::SSM::Document');
   const [, association] = only('AWS::SSM::Association');

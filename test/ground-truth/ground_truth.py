@@ -41,6 +41,8 @@ IGNORED_WARNINGS = {
 # What `grantNodeAccess` grants: the pull actions and DescribeImages on the repository, and the token.
 NODE_ACCESS_ACTIONS = {'ecr:batchchecklayeravailability', 'ecr:getdownloadurlforlayer', 'ecr:batchgetimage', 'ecr:describeimages'}
 NODE_TOKEN_ACTION = 'ecr:getauthorizationtoken'
+# What `grantNodeAccess` adds with `nodeOutputLogs` (the SSM agent writing a command's output).
+NODE_OUTPUT_ACTIONS = {'logs:createloggroup', 'logs:createlogstream', 'logs:describelogstreams', 'logs:putlogevents'}
 
 # AWS global condition context keys (IAM User Guide, "AWS global condition context keys"). Tag keys
 # (aws:ResourceTag/, aws:RequestTag/, aws:TagKeys) are not global: each action lists them itself.
@@ -268,6 +270,17 @@ def library_parts(t: Template) -> LibraryParts:
             if shared or any(mentions(s.get('Condition'), r) for r in rules):
                 parts.statements.append(Statement(policy_id, f'PolicyDocument/Statement/{i}', s))
 
+    # Monitoring (issue 13): the stack's status-events rule (description `cdk-image-prefetcher:`), the
+    # log groups it and the push rollouts write to, their metric filters and resource policy.
+    status_rules = {k for k, r in t.of_type('AWS::Events::Rule').items()
+                    if str(r['Properties'].get('Description', '')).startswith('cdk-image-prefetcher:')}
+    log_groups = {k for k in t.of_type('AWS::Logs::LogGroup')
+                  if any(mentions(res[r]['Properties'].get('Targets'), k) for r in status_rules)
+                  or any(mentions(res[m]['Properties'].get('DefinitionString'), k) for m in machines)}
+    parts.resources |= status_rules | log_groups
+    parts.resources |= {k for k, r in {**t.of_type('AWS::Logs::MetricFilter'), **t.of_type('AWS::Logs::ResourcePolicy')}.items()
+                        if any(mentions(r['Properties'], g) for g in log_groups)}
+
     watched = set()
     for rule_id in rules:
         names = ((res[rule_id]['Properties'].get('EventPattern') or {}).get('detail') or {}).get('repository-name', [])
@@ -284,6 +297,9 @@ def library_parts(t: Template) -> LibraryParts:
                 on_watched[i] = actions
         if any('ecr:describeimages' in actions for actions in on_watched.values()):
             picked = set(on_watched) | {i for i, s in enumerate(statements) if {a.lower() for a in as_list(s.get('Action'))} == {NODE_TOKEN_ACTION}}
+            # with nodeOutputLogs: the SSM agent's statements on a log group of the library
+            picked |= {i for i, s in enumerate(statements)
+                       if {a.lower() for a in as_list(s.get('Action'))} <= NODE_OUTPUT_ACTIONS and any(mentions(s.get('Resource'), g) for g in log_groups)}
             parts.resources.add(policy_id)
             for i in sorted(picked):
                 parts.statements.append(Statement(policy_id, f'PolicyDocument/Statement/{i}', statements[i]))

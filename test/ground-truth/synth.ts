@@ -5,9 +5,11 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { App, CfnParameter, Duration, Stack } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as ecr from 'aws-cdk-lib/aws-ecr';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { buildApp } from '../../examples/app';
 import {
@@ -115,6 +117,16 @@ const SHAPES: Shape[] = [
         retryAttempts: 0,
         maxEventAge: Duration.minutes(5),
       }));
+    },
+  },
+  // Monitoring (issue 13): off; the nodes' output logs with their outcome filters and a dashboard.
+  { name: 'monitoring-off', build: (s, r) => prefetcher(s, r, { monitoring: false }) },
+  {
+    name: 'node-output-logs',
+    build: (s, r) => {
+      const dashboard = new cloudwatch.Dashboard(s, 'Dashboard');
+      prefetcher(s, r, { nodeOutputLogs: true, monitoringLogRetention: logs.RetentionDays.ONE_MONTH }, 'A').addToDashboard(dashboard);
+      prefetcher(s, r, { nodes: NodeSelector.karpenterNodePool('gpu') }, 'B').addToDashboard(dashboard);
     },
   },
 ];
