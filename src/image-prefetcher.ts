@@ -256,7 +256,7 @@ export class ImagePrefetcher extends Construct {
     });
     // Per-node results as metrics, logs and a dashboard (README, "How to see what happened").
     if (props.monitoring ?? true) {
-      this.statusEvents = PrefetchStatusEvents.of(this, props.monitoringLogRetention);
+      this.statusEvents = PrefetchStatusEvents.of(this, props.monitoringLogRetention, props.monitoringLogResourcePolicy);
       if (props.nodeOutputLogs) {
         this.nodeOutput = new NodeOutputLogs(this, 'NodeOutput', { metricNamespace: `CdkImagePrefetcher/${ruleName}`, retention: props.monitoringLogRetention });
       }

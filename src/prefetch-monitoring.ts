@@ -128,6 +128,17 @@ export interface MonitoringOptions {
   readonly monitoringLogRetention?: logs.RetentionDays;
 
   /**
+   * Create the CloudWatch Logs resource policy that lets EventBridge write the status events. The
+   * status log group is named `/aws/events/cdk-image-prefetcher/<stack name>`, and the policy
+   * covers `/aws/events/cdk-image-prefetcher/*`: every stack's group in this account and region.
+   * CloudWatch Logs allows 10 resource policies per account and region (shared with other services),
+   * so with several stacks, keep it in one long-lived stack and set `false` in the others.
+   *
+   * @default true
+   */
+  readonly monitoringLogResourcePolicy?: boolean;
+
+  /**
    * Send each node's output of a push's command to a CloudWatch Logs group of this prefetcher
    * (SendCommand's `CloudWatchOutputConfig`), with metric filters that count every `outcome=` of
    * the script's summary line; the dashboard then also shows the outcomes and the pull seconds
@@ -165,11 +176,15 @@ export class PrefetchStatusEvents extends Construct {
    * @param scope any construct in the stack
    * @param retention the log group's retention when it is created here
    */
-  public static of(scope: IConstruct, retention?: logs.RetentionDays): PrefetchStatusEvents {
+  public static of(scope: IConstruct, retention?: logs.RetentionDays, createResourcePolicy?: boolean): PrefetchStatusEvents {
     const stack = Stack.of(scope);
     const id = 'ImagePrefetcherStatusEvents';
-    return (stack.node.tryFindChild(id) as PrefetchStatusEvents | undefined) ?? new PrefetchStatusEvents(stack, id, retention);
+    return (stack.node.tryFindChild(id) as PrefetchStatusEvents | undefined)
+      ?? new PrefetchStatusEvents(stack, id, retention, createResourcePolicy ?? true);
   }
+
+  /** The prefix of the status log groups, which the resource policy covers. */
+  public static readonly LOG_GROUP_PREFIX = '/aws/events/cdk-image-prefetcher/';
 
   /** The log group that keeps the events (one JSON event per node and final status). */
   public readonly logGroup: logs.ILogGroup;
@@ -180,27 +195,33 @@ export class PrefetchStatusEvents extends Construct {
   /** The prefetch document's name, as the events carry it. */
   public readonly documentName: string;
 
-  private constructor(scope: Construct, id: string, retention?: logs.RetentionDays) {
+  private constructor(scope: Construct, id: string, retention: logs.RetentionDays | undefined, createResourcePolicy: boolean) {
     super(scope, id);
     const stack = Stack.of(this);
     this.documentName = PrefetchDocument.of(this).documentName;
     const logGroup = new logs.LogGroup(this, 'LogGroup', {
+      logGroupName: `${PrefetchStatusEvents.LOG_GROUP_PREFIX}${stack.stackName}`,
       retention: retention ?? logs.RetentionDays.TWO_WEEKS,
       // Operational records with a short retention: nothing to keep once the stack is gone.
       removalPolicy: RemovalPolicy.DESTROY,
     });
     this.logGroup = logGroup;
 
-    // EventBridge writes to CloudWatch Logs under the log group's resource policy (an account-level
-    // AWS::Logs::ResourcePolicy; at most 10 per account and region). aws-cdk-lib's CloudWatchLogGroup
-    // target writes the same policy through a Lambda-backed custom resource; this one is plain CloudFormation.
-    const policy = new logs.ResourcePolicy(this, 'Policy', {
+    // EventBridge writes to CloudWatch Logs under a resource policy of the account (an
+    // AWS::Logs::ResourcePolicy; at most 10 per account and region, not adjustable). aws-cdk-lib's
+    // CloudWatchLogGroup target writes one per group through a Lambda-backed custom resource; this one
+    // is plain CloudFormation and covers every stack's status group (the shared prefix), so that one
+    // stack can hold it for all (monitoringLogResourcePolicy).
+    const policy = createResourcePolicy ? new logs.ResourcePolicy(this, 'Policy', {
       policyStatements: [new iam.PolicyStatement({
         principals: [new iam.ServicePrincipal('events.amazonaws.com')],
         actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
-        resources: [logGroup.logGroupArn],
+        resources: [stack.formatArn({
+          service: 'logs', resource: 'log-group', resourceName: `${PrefetchStatusEvents.LOG_GROUP_PREFIX}*`, arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+        })],
+        conditions: { StringEquals: { 'aws:SourceAccount': stack.account } },
       })],
-    });
+    }) : undefined;
 
     const rule = new events.Rule(this, 'Rule', {
       description: 'cdk-image-prefetcher: per-node status events of the image prefetch document, into a log group for metrics and search',
@@ -219,7 +240,7 @@ export class PrefetchStatusEvents extends Construct {
       }),
     });
     // The first events must find the policy in place.
-    (rule.node.defaultChild as CfnResource).addDependency(policy.node.defaultChild as CfnResource);
+    if (policy) (rule.node.defaultChild as CfnResource).addDependency(policy.node.defaultChild as CfnResource);
     this.rule = rule;
 
     new logs.MetricFilter(this, 'CommandNodes', {

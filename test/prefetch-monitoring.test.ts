@@ -50,20 +50,33 @@ describe('monitoring by default: SSM status events', () => {
     });
   });
 
-  test('EventBridge may write to that log group only, and the rule waits for the permission', () => {
+  test('the log group is named under the prefix the resource policy covers', () => {
+    template.hasResourceProperties('AWS::Logs::LogGroup', { LogGroupName: '/aws/events/cdk-image-prefetcher/Stack' });
+  });
+
+  test('EventBridge may write to the prefetchers\' status log groups only (one policy can serve every stack), and the rule waits for it', () => {
     const policies = template.findResources('AWS::Logs::ResourcePolicy');
     expect(Object.keys(policies)).toHaveLength(1);
     const [policyId, policy] = Object.entries<any>(policies)[0];
     const document = JSON.parse(stack.resolve(policy.Properties.PolicyDocument)['Fn::Join'][1]
-      .map((p: any) => (typeof p === 'string' ? p : `\${${p['Fn::GetAtt'][0]}.Arn}`)).join(''));
+      .map((p: any) => (typeof p === 'string' ? p : `\${${p.Ref}}`)).join(''));
     expect(document.Statement).toEqual([{
       Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],
       Effect: 'Allow',
       Principal: { Service: 'events.amazonaws.com' },
-      Resource: `\${${logGroupId}.Arn}`,
+      Resource: 'arn:${AWS::Partition}:logs:us-east-1:123456789012:log-group:/aws/events/cdk-image-prefetcher/*',
+      Condition: { StringEquals: { 'aws:SourceAccount': '123456789012' } },
     }]);
     const rule = Object.values<any>(template.findResources('AWS::Events::Rule', { Properties: { EventPattern: { source: ['aws.ssm'] } } }))[0];
     expect(rule.DependsOn).toEqual([policyId]);
+  });
+
+  test('monitoringLogResourcePolicy: false leaves the policy to another stack (10 per account and region)', () => {
+    const { template: other } = synth({ monitoringLogResourcePolicy: false });
+    other.resourceCountIs('AWS::Logs::ResourcePolicy', 0);
+    other.resourceCountIs('AWS::Logs::LogGroup', 1);
+    const rule = Object.values<any>(other.findResources('AWS::Events::Rule', { Properties: { EventPattern: { source: ['aws.ssm'] } } }))[0];
+    expect(rule.DependsOn).toBeUndefined();
   });
 
   test('two metric filters count the events, by document and status, and by association and status', () => {

@@ -432,12 +432,12 @@ check "... v2 present, labelled with the record's push time" \
 check "... one GetItem, no DescribeImages" test "$(api_calls GetItem) $(api_calls DescribeImages)" = "1 0"
 : >"$AWS_SHIM_STATE/api.log"
 run_ssm "$(params imageTags= recordTable=prefetch-record recordKey=Prefetch2)"
-expect "nothing recorded for this prefetcher yet: the repository search" $? 0 "no newest image recorded yet"
+expect "nothing recorded for this prefetcher yet: the repository search" $? 0 "no newest image of $REPO recorded yet"
 check "... finds v3, with one DescribeImages request (1,000 images a page)" \
   test "$(grep -c "newest: $D3" "$OUT") $(api_calls DescribeImages)" = "1 1"
-REPO=team/other
+REPO=team/pfx
 run_ssm "$(params imageTags= recordTable=prefetch-record recordKey=Prefetch1)"
-expect "a record of another repository (the prefetcher's repository changed) is not used" $? 0 "no newest image of team/other"
+expect "a record of another repository (the prefetcher's repository changed) is not used" $? 0 "no newest image of team/pfx recorded yet"
 REPO=team/app
 run_ssm "$(params imageTags= tagPrefixes=release- recordTable=prefetch-record recordKey=Prefetch1)"
 expect "a recorded tag without the prefix (the tag filter changed) is not used" $? 0 "no newest image of team/app with a tag starting with release-"
