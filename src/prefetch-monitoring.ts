@@ -170,6 +170,9 @@ export interface MonitoringOptions {
  * CloudWatch Logs user guide, "Filter pattern syntax for metric filters" (JSON patterns and dimensions).
  */
 export class PrefetchStatusEvents extends Construct {
+  /** The prefix of the status log groups, which the resource policy covers. */
+  public static readonly LOG_GROUP_PREFIX = '/aws/events/cdk-image-prefetcher/';
+
   /**
    * The stack's shared status events, created on first use.
    *
@@ -183,8 +186,6 @@ export class PrefetchStatusEvents extends Construct {
       ?? new PrefetchStatusEvents(stack, id, retention, createResourcePolicy ?? true);
   }
 
-  /** The prefix of the status log groups, which the resource policy covers. */
-  public static readonly LOG_GROUP_PREFIX = '/aws/events/cdk-image-prefetcher/';
 
   /** The log group that keeps the events (one JSON event per node and final status). */
   public readonly logGroup: logs.ILogGroup;
