@@ -7,3 +7,5 @@ export * from './run-command-target';
 export * from './push-rollout';
 export * from './prefetch-document';
 export * from './prefetch-dead-letter-queue';
+export * from './image-push-forwarder';
+export * from './registry-event-bus-policy';
