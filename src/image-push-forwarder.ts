@@ -202,10 +202,10 @@ function validate(scope: Construct, props: ImagePushForwarderProps): void {
           `Cannot verify at synth that repository ${repository.node.path}'s ${what} is the stack's: the forwarder only sees the events of its own account and region. Give the stack an explicit env to have this checked.`);
       }
     }
-    if (!isUnresolved(repository.repositoryName)) {
-      if (names.has(repository.repositoryName)) fail('repositories', 'each repository once', repository.repositoryName);
-      names.add(repository.repositoryName);
-    }
+    // A repository this stack creates has a Ref for a name: compare those by construct.
+    const key = isUnresolved(repository.repositoryName) ? repository.node.path : repository.repositoryName;
+    if (names.has(key)) fail('repositories', 'each repository once', key);
+    names.add(key);
   }
   if (props.accounts.length === 0) fail('accounts', 'at least one workload account is needed', []);
   const accounts = new Set<string>();
