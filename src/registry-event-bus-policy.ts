@@ -1,5 +1,4 @@
-import { Names, Stack } from 'aws-cdk-lib';
-import * as events from 'aws-cdk-lib/aws-events';
+import { CfnResource, Names, Stack } from 'aws-cdk-lib';
 import { Construct, IConstruct } from 'constructs';
 
 /**
@@ -30,8 +29,8 @@ export class RegistryEventBusPolicy extends Construct {
   /** The account allowed to put events. */
   public readonly registryAccount: string;
 
-  /** The policy statement on the default event bus. */
-  public readonly policy: events.CfnEventBusPolicy;
+  /** The policy statement on the default event bus (an `AWS::Events::EventBusPolicy`). */
+  public readonly policy: CfnResource;
 
   private constructor(scope: Construct, id: string, registryAccount: string) {
     super(scope, id);
@@ -40,15 +39,20 @@ export class RegistryEventBusPolicy extends Construct {
     // The statement ID must be unique on the account's default bus, which every stack of the
     // account shares: the construct path makes it so (stack names are unique per account and region).
     const statementId = Names.uniqueResourceName(this, { maxLength: 64, separator: '-' });
-    this.policy = new events.CfnEventBusPolicy(this, 'Resource', {
-      eventBusName: 'default',
-      statementId,
-      statement: {
-        Sid: statementId,
-        Effect: 'Allow',
-        Principal: { AWS: `arn:${stack.partition}:iam::${registryAccount}:root` },
-        Action: 'events:PutEvents',
-        Resource: stack.formatArn({ service: 'events', resource: 'event-bus', resourceName: 'default' }),
+    // The L1 class, events.CfnEventBusPolicy, prints jsii deprecation warnings (its legacy
+    // Action/Principal/Condition properties) on every synthesis, even when they are not set.
+    this.policy = new CfnResource(this, 'Resource', {
+      type: 'AWS::Events::EventBusPolicy',
+      properties: {
+        EventBusName: 'default',
+        StatementId: statementId,
+        Statement: {
+          Sid: statementId,
+          Effect: 'Allow',
+          Principal: { AWS: `arn:${stack.partition}:iam::${registryAccount}:root` },
+          Action: 'events:PutEvents',
+          Resource: stack.formatArn({ service: 'events', resource: 'event-bus', resourceName: 'default' }),
+        },
       },
     });
   }

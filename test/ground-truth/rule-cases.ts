@@ -8,6 +8,7 @@ import { TagFilter } from '../../src';
 import { imageAction, multiArchPush, pullThroughCacheAction, replicationAction, Event } from '../contract/ecr-events';
 import { matchesPattern } from '../contract/eventbridge';
 import { CONTRACT_REPOSITORY, ContractProps, synthesizeContract } from '../contract/synthesized';
+import { centralRuleCases } from '../contract/central';
 
 /** The tag filters of the contract tests, and filters with several exact tags and prefixes. */
 const FILTERS: { [name: string]: ContractProps } = {
@@ -84,8 +85,10 @@ function main(): void {
       cases.push({ name: `${filter}: ${event}`, pattern, event: body, expected: matchesPattern(pattern, body) });
     }
   }
+  const central = centralRuleCases(EVENTS);
+  cases.push(...central);
   fs.writeFileSync(out, JSON.stringify(cases, undefined, 1));
-  console.log(`${cases.length} cases (${Object.keys(FILTERS).length} synthesized patterns x ${Object.keys(EVENTS).length} events) in ${out}`);
+  console.log(`${cases.length} cases (${Object.keys(FILTERS).length} synthesized patterns x ${Object.keys(EVENTS).length} events; central registry: ${central.length}) in ${out}`);
 }
 
 main();
