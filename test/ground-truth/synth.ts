@@ -11,7 +11,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { buildApp } from '../../examples/app';
 import {
-  ComplianceSeverity, ImagePrefetcher, ImagePrefetcherProps, NodeSelector, ReconcileSchedule, RunCommandTarget,
+  ComplianceSeverity, ImagePrefetcher, ImagePrefetcherProps, ImagePushForwarder, NodeSelector, ReconcileSchedule, RunCommandTarget,
   TagFilter, Threshold,
 } from '../../src';
 
@@ -115,6 +115,26 @@ const SHAPES: Shape[] = [
         retryAttempts: 0,
         maxEventAge: Duration.minutes(5),
       }));
+    },
+  },
+  {
+    // Central registry account: the forwarder to 7 workload accounts (two rules), with retries.
+    name: 'central-registry-forwarder',
+    build: (s, r) => new ImagePushForwarder(s, 'ToWorkloads', {
+      repositories: [r, new ecr.Repository(s, 'Inference', { repositoryName: 'ml/inference', imageScanOnPush: true })],
+      accounts: Array.from({ length: 7 }, (_, i) => `${111122223333 + i}`),
+      retryAttempts: 10,
+      maxEventAge: Duration.hours(2),
+    }),
+  },
+  {
+    // A workload account: prefetchers on repositories of two registry accounts (one bus policy each).
+    name: 'central-registry-workload',
+    build: (s) => {
+      const foreign = (id: string, account: string, name: string) => ecr.Repository.fromRepositoryArn(s, id, `arn:aws:ecr:${ENV.region}:${account}:repository/${name}`);
+      prefetcher(s, foreign('TrainerRepo', '999988887777', 'ml/trainer'), {}, 'Trainer');
+      prefetcher(s, foreign('InferenceRepo', '999988887777', 'ml/inference'), {}, 'Inference');
+      prefetcher(s, foreign('OtherRepo', '555566667777', 'team/app'), {}, 'Other');
     },
   },
 ];
