@@ -73,8 +73,6 @@ export interface ImagePushForwarderProps {
  * this rule carries the events there (one hop; the events keep `account` = this account).
  *
  * @example
- * declare const trainer: ecr.IRepository;
- * declare const inference: ecr.IRepository;
  * new ImagePushForwarder(this, 'ToWorkloads', {
  *   repositories: [trainer, inference],
  *   accounts: ['111122223333', '444455556666'],
