@@ -60,7 +60,7 @@ const node = makeNode(workload, prefetcher, workload.stackName);
 
 const integ = new IntegTest(app, 'CentralRegistry', {
   testCases: [registry, workload],
-  assertionStack: new Stack(app, 'ImagePrefetcherIntegCentralAssertions', { env: WORKLOAD }),
+  assertionStack: new Stack(app, 'ImagePrefetcherIntegCentralDeployAssert', { env: WORKLOAD }),
   ...integTestOptions(),
 });
 
