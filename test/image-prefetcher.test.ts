@@ -553,9 +553,9 @@ describe('a repository in a central registry account (same region)', () => {
   test('the rule matches the forwarded events of that repository only: account = the registry account', () => {
     template.hasResourceProperties('AWS::Events::Rule', {
       EventPattern: {
-        'account': [REGISTRY],
-        'source': ['aws.ecr'],
-        'detail': Match.objectLike({ 'repository-name': ['ml/trainer'] }),
+        account: [REGISTRY],
+        source: ['aws.ecr'],
+        detail: Match.objectLike({ 'repository-name': ['ml/trainer'] }),
       },
     });
   });

@@ -25,7 +25,8 @@ function reachesRollout(event: Event, contract = workload): boolean {
 
 describe('which events of the registry account reach the workload account\'s rollout', () => {
   test.each(FORWARDER_EVENTS)('%s', (_name, event, forwards, starts) => {
-    expect({ forwarded: matchesPattern(forwarder.eventPattern, event), rollout: reachesRollout(event) }).toEqual({ forwarded: forwards, rollout: starts });
+    expect({ forwarded: matchesPattern(forwarder.eventPattern, event), rollout: reachesRollout(event) })
+      .toEqual({ forwarded: forwards, rollout: starts });
   });
 
   test('the forwarder targets the workload account\'s default bus in the same region, nothing else', () => {

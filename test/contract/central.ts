@@ -96,13 +96,21 @@ function withoutDetail(event: Event, field: string): Event {
   return { ...event, detail };
 }
 
+/** One event-ruler case (test/ground-truth/RuleCheck.java). */
+export interface RuleCase {
+  readonly name: string;
+  readonly pattern: { [key: string]: unknown };
+  readonly event: Event;
+  readonly expected: boolean;
+}
+
 /**
  * The event-ruler cases of the central registry (test/ground-truth/rule-cases.ts): the forwarder's
  * pattern, and the workload rule's pattern (any tag, and a prefix filter), against the given events
  * of the registry account, the same events from the workload account and from a third account,
  * and FORWARDER_EVENTS; each with our evaluator's verdict.
  */
-export function centralRuleCases(events: { [name: string]: Event }): Array<{ name: string; pattern: { [key: string]: unknown }; event: Event; expected: boolean }> {
+export function centralRuleCases(events: { [name: string]: Event }): RuleCase[] {
   const patterns: { [name: string]: { [key: string]: unknown } } = {
     'central forwarder': synthesizeForwarder().eventPattern,
     'central workload (any tag)': synthesizeCentralContract().eventPattern,
@@ -116,7 +124,7 @@ export function centralRuleCases(events: { [name: string]: Event }): Array<{ nam
   }
   for (const [name, event] of FORWARDER_EVENTS) all[`forwarder table: ${name}`] = event;
   all['push of release-1'] = imageAction({ tag: 'release-1' });
-  const cases = [];
+  const cases: RuleCase[] = [];
   for (const [patternName, pattern] of Object.entries(patterns)) {
     for (const [eventName, event] of Object.entries(all)) {
       cases.push({ name: `${patternName}: ${eventName}`, pattern, event, expected: matchesPattern(pattern, event) });

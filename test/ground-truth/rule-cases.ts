@@ -5,10 +5,10 @@
 //   ts-node --transpile-only test/ground-truth/rule-cases.ts <cases.json>
 import * as fs from 'fs';
 import { TagFilter } from '../../src';
+import { centralRuleCases } from '../contract/central';
 import { imageAction, multiArchPush, pullThroughCacheAction, replicationAction, Event } from '../contract/ecr-events';
 import { matchesPattern } from '../contract/eventbridge';
 import { CONTRACT_REPOSITORY, ContractProps, synthesizeContract } from '../contract/synthesized';
-import { centralRuleCases } from '../contract/central';
 
 /** The tag filters of the contract tests, and filters with several exact tags and prefixes. */
 const FILTERS: { [name: string]: ContractProps } = {
