@@ -15,7 +15,7 @@ import { checkDeliveryTimeout, PushRollout, RolloutOptions } from './push-rollou
 import { ReconcileSchedule } from './reconcile-schedule';
 import { RegistryEventBusPolicy } from './registry-event-bus-policy';
 import { TagFilter } from './tag-filter';
-import { checkInteger, checkRetryPolicy, fail, isUnresolved, OCI_TAG } from './validation';
+import { checkInteger, checkRetryPolicy, fail, isUnresolved, OCI_TAG, repositoryEnvironment } from './validation';
 
 /**
  * The jitter default, chosen with the fleet model (test/fleet/model.js; README, "Rollout at fleet
@@ -207,6 +207,7 @@ export class ImagePrefetcher extends Construct {
 
   constructor(scope: Construct, id: string, props: ImagePrefetcherProps) {
     super(scope, id);
+    const repositoryEnv = repositoryEnvironment(props.repository);
     let registryAccount: string | undefined;
     try {
       registryAccount = this.validate(props);
@@ -245,7 +246,7 @@ export class ImagePrefetcher extends Construct {
         // ECR events carry the repository's account; a forwarded event keeps the registry account's.
         // Repository names are per account: this keeps out a same-named repository of any other
         // account allowed on the bus.
-        account: [props.repository.env.account],
+        account: [repositoryEnv.account],
         source: ['aws.ecr'],
         detailType: ['ECR Image Action'],
         detail: {
@@ -292,7 +293,7 @@ export class ImagePrefetcher extends Construct {
       associationName: props.associationName,
       targets: [{ key: props.nodes.targetKey, values: props.nodes.tagValues }],
       parameters: {
-        accountId: [props.repository.env.account],
+        accountId: [repositoryEnv.account],
         region: [stack.region],
         repositoryName: [props.repository.repositoryName],
         imageTags: [newNodeTags.join(',')],
@@ -309,7 +310,7 @@ export class ImagePrefetcher extends Construct {
 
   /** Checks every prop before anything is created; returns the repository's account when it is another one. */
   private validate(props: ImagePrefetcherProps): string | undefined {
-    const registryAccount = checkRepositoryEnvironment(this, props.repository);
+    const registryAccount = checkRepositoryEnvironment(this, repositoryEnvironment(props.repository));
     if (props.newNodeImageTags) checkNewNodeTags(props.newNodeImageTags);
     renderCommonParameters(props);
     props.maxConcurrency?._render('maxConcurrency', false);
@@ -328,7 +329,8 @@ export class ImagePrefetcher extends Construct {
   /**
    * Grants a node role exactly what the node script needs on this repository: an ECR
    * authorization token, the pull actions, and `ecr:DescribeImages` (to find the most
-   * recently pushed image on a node that joins).
+   * recently pushed image on a node that joins). For a repository of another account, its
+   * repository policy must allow the node's account too (`ImagePushForwarder` adds that).
    *
    * @param grantee the node role (for example a node group's or Karpenter's node role)
    */
@@ -384,18 +386,18 @@ export class ImagePrefetcher extends Construct {
  * Refuses a repository in another region; returns the repository's account when it is known to be
  * another one than the stack's (a central registry account), undefined when it is the stack's.
  */
-function checkRepositoryEnvironment(scope: Construct, repository: ecr.IRepository): string | undefined {
+function checkRepositoryEnvironment(scope: Construct, repository: { account: string; region: string }): string | undefined {
   const stack = Stack.of(scope);
-  const region = Token.compareStrings(repository.env.region, stack.region);
+  const region = Token.compareStrings(repository.region, stack.region);
   if (region === TokenComparison.DIFFERENT) {
-    fail('repository', `the repository must be in the stack's region (${stack.region}): ECR sends its events only in its own region, and the nodes would pull across regions; replicate the repository into this region with ECR replication and prefetch the replica`, repository.env.region);
+    fail('repository', `the repository must be in the stack's region (${stack.region}): ECR sends its events only in its own region, and the nodes would pull across regions; replicate the repository into this region with ECR replication and prefetch the replica`, repository.region);
   }
   if (region === TokenComparison.ONE_UNRESOLVED) {
     Annotations.of(scope).addWarningV2('cdk-image-prefetcher:environment',
       'Cannot verify at synth that the repository\'s region is the stack\'s: the prefetcher only works when they are the same. Give the stack an explicit env to have this checked.');
   }
-  const account = Token.compareStrings(repository.env.account, stack.account);
-  if (account === TokenComparison.DIFFERENT) return repository.env.account;
+  const account = Token.compareStrings(repository.account, stack.account);
+  if (account === TokenComparison.DIFFERENT) return repository.account;
   if (account === TokenComparison.ONE_UNRESOLVED) {
     Annotations.of(scope).addWarningV2('cdk-image-prefetcher:environment',
       'Cannot verify at synth that the repository\'s account is the stack\'s: for a repository in another account (a central registry account), the stack must let that account put events on its default event bus, which the prefetcher does only when both accounts are known at synth. Give the stack an explicit env and the repository a literal ARN.');

@@ -6,7 +6,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { PrefetchDeadLetterQueue } from './prefetch-dead-letter-queue';
-import { checkRetryPolicy, fail, isUnresolved } from './validation';
+import { checkRetryPolicy, fail, isUnresolved, repositoryEnvironment } from './validation';
 
 /**
  * EventBridge allows 5 targets per rule ("Amazon EventBridge quotas", Targets per rule:
@@ -167,7 +167,8 @@ export class ImagePushForwarder extends Construct {
     // role's own permission in its account (ImagePrefetcher.grantNodeAccess) (ECR user guide,
     // "Private repository policies", https://docs.aws.amazon.com/AmazonECR/latest/userguide/repository-policies.html).
     this.repositoryPolicyStatement = new iam.PolicyStatement({
-      sid: 'ImagePrefetcherWorkloadPull',
+      // Unique per forwarder (the hash of its path): two forwarders may share a repository.
+      sid: `ImagePrefetcherPull${Names.uniqueId(this).slice(-8)}`,
       actions: PULL_ACTIONS,
       principals: props.accounts.map(account => new iam.AccountPrincipal(account)),
     });
@@ -187,9 +188,10 @@ function validate(scope: Construct, props: ImagePushForwarderProps): void {
   if (props.repositories.length === 0) fail('repositories', 'at least one repository is needed', []);
   const names = new Set<string>();
   for (const repository of props.repositories) {
+    const env = repositoryEnvironment(repository);
     for (const [what, theirs, ours] of [
-      ['account', repository.env.account, stack.account],
-      ['region', repository.env.region, stack.region],
+      ['account', env.account, stack.account],
+      ['region', env.region, stack.region],
     ]) {
       const comparison = Token.compareStrings(theirs, ours);
       if (comparison === TokenComparison.DIFFERENT) {

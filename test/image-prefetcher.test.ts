@@ -652,6 +652,24 @@ describe('a repository in a central registry account (same region)', () => {
     Annotations.fromStack(s).hasWarning('/Stack/Prefetch', Match.stringLikeRegexp('a repository in another account \\(a central registry account\\), the stack must let that account put events on its default event bus'));
   });
 
+  test('a repository imported by attributes with a literal ARN of another account: that account (aws-cdk-lib leaves its env at the stack\'s)', () => {
+    const { template: t } = workload((s) => {
+      const repository = ecr.Repository.fromRepositoryAttributes(s, 'T', { repositoryArn: TRAINER, repositoryName: 'ml/trainer' });
+      expect(repository.env.account).toBe(WORKLOAD.account);
+      new ImagePrefetcher(s, 'Prefetch', { repository, nodes: NodeSelector.eksCluster('c') });
+    });
+    t.resourceCountIs('AWS::Events::EventBusPolicy', 1);
+    t.hasResourceProperties('AWS::Events::Rule', { EventPattern: Match.objectLike({ account: [REGISTRY] }) });
+    t.hasResourceProperties('AWS::SSM::Association', { Parameters: Match.objectLike({ accountId: [REGISTRY] }) });
+  });
+
+  test('a repository imported by attributes with a literal ARN of another region is refused', () => {
+    const app = new App();
+    const s = new Stack(app, 'Workload', { env: WORKLOAD });
+    const repository = ecr.Repository.fromRepositoryAttributes(s, 'T', { repositoryArn: `arn:aws:ecr:us-east-1:${REGISTRY}:repository/ml/trainer`, repositoryName: 'ml/trainer' });
+    expect(() => new ImagePrefetcher(s, 'Prefetch', { repository, nodes: NodeSelector.eksCluster('c') })).toThrow(/`repository`: the repository must be in the stack's region \(eu-west-1\)/);
+  });
+
   test('a repository of another account AND region is refused, pointing to ECR replication, and creates nothing', () => {
     const app = new App();
     const s = new Stack(app, 'Workload', { env: WORKLOAD });

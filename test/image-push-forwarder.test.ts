@@ -97,7 +97,7 @@ describe('ImagePushForwarder with two workload accounts', () => {
         RepositoryPolicyText: {
           Version: '2012-10-17',
           Statement: [{
-            Sid: 'ImagePrefetcherWorkloadPull',
+            Sid: Match.stringLikeRegexp('^ImagePrefetcherPull[0-9A-F]{8}$'),
             Effect: 'Allow',
             Action: ['ecr:BatchCheckLayerAvailability', 'ecr:GetDownloadUrlForLayer', 'ecr:BatchGetImage', 'ecr:DescribeImages'],
             Principal: { AWS: WORKLOADS.map(account => partitionArn(`:iam::${account}:root`)) },
@@ -124,7 +124,7 @@ describe('ImagePushForwarder with two workload accounts', () => {
     expect(forwarder.rules).toHaveLength(1);
     expect(forwarder.eventRoles).toHaveLength(1);
     expect(stack.resolve(forwarder.deadLetterQueue.queueArn)).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/^ImagePrefetcherDeadLetterQueue/), 'Arn'] });
-    expect(forwarder.repositoryPolicyStatement.sid).toBe('ImagePrefetcherWorkloadPull');
+    expect(forwarder.repositoryPolicyStatement.sid).toMatch(/^ImagePrefetcherPull[0-9A-F]{8}$/);
   });
 
   test('no warning', () => {
@@ -215,6 +215,9 @@ describe('ImagePushForwarder bad input', () => {
       '`repositories`: a repository must be in the stack\'s account (999988887777): ECR sends its push events only to the default event bus of its own account and region; deploy the forwarder in the repository\'s account, got: "222233334444"'],
     ['a repository of another region', (s) => ({ repositories: [ecr.Repository.fromRepositoryArn(s, 'X', 'arn:aws:ecr:us-east-1:999988887777:repository/a')] }),
       '`repositories`: a repository must be in the stack\'s region (eu-west-1): ECR sends its push events only to the default event bus of its own account and region; deploy the forwarder in the repository\'s region, got: "us-east-1"'],
+    ['a repository imported by attributes with an ARN of another account', (s) => ({
+      repositories: [ecr.Repository.fromRepositoryAttributes(s, 'X', { repositoryArn: 'arn:aws:ecr:eu-west-1:222233334444:repository/a', repositoryName: 'a' })],
+    }), '`repositories`: a repository must be in the stack\'s account (999988887777): ECR sends its push events only to the default event bus of its own account and region; deploy the forwarder in the repository\'s account, got: "222233334444"'],
     ['the same repository twice', (_s, r) => ({ repositories: [r, r] }), '`repositories`: each repository once, got: "Registry/Trainer"'],
     ['the same repository name twice', (s) => ({ repositories: ['a', 'b'].map(id => ecr.Repository.fromRepositoryName(s, id, 'team/app')) }), '`repositories`: each repository once, got: "team/app"'],
     ['no account', () => ({ accounts: [] }), '`accounts`: at least one workload account is needed, got: []'],

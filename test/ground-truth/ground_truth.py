@@ -283,7 +283,7 @@ def library_parts(t: Template) -> LibraryParts:
             parts.statements.append(Statement(policy_id, 'Statement', policy['Properties']['Statement']))
     for repo_id, repo in t.of_type('AWS::ECR::Repository').items():
         for i, s in enumerate(as_list((repo.get('Properties', {}).get('RepositoryPolicyText') or {}).get('Statement'))):
-            if s.get('Sid') == 'ImagePrefetcherWorkloadPull':
+            if str(s.get('Sid', '')).startswith('ImagePrefetcherPull'):
                 parts.statements.append(Statement(repo_id, f'RepositoryPolicyText/Statement/{i}', s,
                                                   implicit_resource=t._get_att(repo_id, 'Arn', None)))
 
