@@ -9,7 +9,7 @@
 //   INTEG_REGISTRY_ACCOUNT, INTEG_WORKLOAD_ACCOUNT, INTEG_REGION (default us-east-1)
 // Without them the app synthesizes with placeholder accounts: that is what the snapshot holds.
 import { IntegTest } from '@aws-cdk/integ-tests-alpha';
-import { App, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { App, Duration, Fn, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as ecr from 'aws-cdk-lib/aws-ecr';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -48,7 +48,17 @@ const pusher = new ImagePusher(registry, 'Pusher', repository);
 pusher.function.addPermission('WorkloadAssertions', { principal: new iam.AccountPrincipal(WORKLOAD.account) });
 
 // --- The workload account.
-const workload = new Stack(app, 'ImagePrefetcherIntegCentralWorkload', { env: WORKLOAD });
+/**
+ * A stack with an explicit env would look its availability zones up (a context lookup; offline,
+ * the placeholders `dummy1a`...): the node's VPC takes the region's first zone at deploy time instead,
+ * as in an environment-agnostic stack.
+ */
+class WorkloadStack extends Stack {
+  public get availabilityZones(): string[] {
+    return [Fn.select(0, Fn.getAzs())];
+  }
+}
+const workload = new WorkloadStack(app, 'ImagePrefetcherIntegCentralWorkload', { env: WORKLOAD });
 const foreign = ecr.Repository.fromRepositoryArn(workload, 'RegistryRepository',
   `arn:aws:ecr:${REGION}:${REGISTRY.account}:repository/${REPOSITORY_NAME}`);
 const prefetcher = new ImagePrefetcher(workload, 'Prefetcher', {
