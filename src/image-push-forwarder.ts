@@ -1,4 +1,5 @@
 import { Annotations, Duration, Names, Stack, Token, TokenComparison } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as ecr from 'aws-cdk-lib/aws-ecr';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
@@ -179,6 +180,38 @@ export class ImagePushForwarder extends Construct {
           `Repository ${repository.node.path} is imported: its policy cannot be changed here, so the accounts cannot pull it yet. Add the statement of \`repositoryPolicyStatement\` to its policy where the repository is defined (${PULL_ACTIONS.join(', ')} for ${props.accounts.join(', ')}).`);
       }
     }
+  }
+
+  /**
+   * An EventBridge metric of the forward rules, summed over them (one rule per 5 accounts).
+   *
+   * @param metricName the metric name, for example `FailedInvocations`
+   */
+  public metric(metricName: string, props?: cloudwatch.MetricOptions): cloudwatch.IMetric {
+    const metrics = this.rules.map(rule => new cloudwatch.Metric({
+      namespace: 'AWS/Events',
+      metricName,
+      dimensionsMap: { RuleName: rule.ruleName },
+      statistic: cloudwatch.Stats.SUM,
+      ...props,
+    }).attachTo(this));
+    if (metrics.length === 1) return metrics[0];
+    return new cloudwatch.MathExpression({
+      expression: metrics.map((_, i) => `m${i}`).join(' + '),
+      usingMetrics: Object.fromEntries(metrics.map((m, i) => [`m${i}`, m])),
+      label: `${metricName} (${metrics.length} rules)`,
+      period: props?.period,
+    });
+  }
+
+  /** Events the rules could not put on a workload account's bus after the retries (for example, a bus that does not allow this account). */
+  public metricFailedInvocations(props?: cloudwatch.MetricOptions): cloudwatch.IMetric {
+    return this.metric('FailedInvocations', props);
+  }
+
+  /** Events sent to the dead-letter queue. */
+  public metricInvocationsSentToDlq(props?: cloudwatch.MetricOptions): cloudwatch.IMetric {
+    return this.metric('InvocationsSentToDlq', props);
   }
 }
 

@@ -186,6 +186,22 @@ describe('ImagePushForwarder options', () => {
     });
   });
 
+  test('metrics: one rule gives its metric; several rules give their sum', () => {
+    const one = synth();
+    const failed = one.stack.resolve((one.forwarder.metricFailedInvocations() as any).toMetricConfig().metricStat);
+    expect(failed).toMatchObject({
+      namespace: 'AWS/Events',
+      metricName: 'FailedInvocations',
+      statistic: 'Sum',
+      dimensions: [{ name: 'RuleName', value: { Ref: Object.keys(one.template.findResources('AWS::Events::Rule'))[0] } }],
+    });
+    const many = synth({ accounts: Array.from({ length: 7 }, (_, i) => `${100000000000 + i}`) });
+    const sum = (many.forwarder.metricInvocationsSentToDlq() as any).toMetricConfig().mathExpression;
+    expect(sum.expression).toBe('m0 + m1');
+    expect(Object.values(sum.usingMetrics).map((m: any) => many.stack.resolve(m.dimensions.RuleName))).toEqual(
+      Object.keys(many.template.findResources('AWS::Events::Rule')).map(id => ({ Ref: id })));
+  });
+
   test('an imported repository: the events are forwarded, and a warning says its policy must be changed where it is defined', () => {
     const { stack } = givenRegistry();
     const imported = ecr.Repository.fromRepositoryName(stack, 'Imported', 'team/app');
