@@ -184,8 +184,8 @@ project.addTask('test:consumers', {
 
 // The architecture picture in the README is drawn from a committed text source.
 project.addTask('docs:diagram', {
-  description: 'Redraw docs/architecture.png from docs/architecture.dot (needs graphviz)',
-  exec: 'dot -Tpng -Gdpi=110 docs/architecture.dot -o docs/architecture.png',
+  description: 'Redraw docs/architecture.png and docs/central-registry.png from their .dot sources (needs graphviz)',
+  exec: 'dot -Tpng -Gdpi=110 docs/architecture.dot -o docs/architecture.png && dot -Tpng -Gdpi=110 docs/central-registry.dot -o docs/central-registry.png',
 });
 
 // The dashboard picture in the README is drawn from the synthesized dashboard body (issue 13).

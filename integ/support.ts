@@ -221,10 +221,7 @@ export class ImagePusher extends Construct {
 
   /** The two references a node holds for a prefetched image: `URI:tag` and `URI@digest`, both to the digest. */
   public references(image: TestImage, tag: string): ExpectedImage[] {
-    return [
-      { reference: this.repository.repositoryUriForTag(tag), digest: image.digest },
-      { reference: this.repository.repositoryUriForDigest(image.digest), digest: image.digest },
-    ];
+    return imageReferences(this.repository, image, tag);
   }
 
   /** References a node must not hold: the tag, and the digest. */
@@ -234,6 +231,31 @@ export class ImagePusher extends Construct {
       { reference: this.repository.repositoryUriForDigest(image.digest) },
     ];
   }
+}
+
+/** The two references a node holds for an image of `repository` prefetched under `tag`. */
+export function imageReferences(repository: ecr.IRepository, image: TestImage, tag: string): ExpectedImage[] {
+  return [
+    { reference: repository.repositoryUriForTag(tag), digest: image.digest },
+    { reference: repository.repositoryUriForDigest(image.digest), digest: image.digest },
+  ];
+}
+
+/**
+ * An assertion step that pushes the image with the pusher function of ANOTHER account, named by
+ * its ARN (a literal: a stack of another account cannot reference it); the function's resource
+ * policy must allow the assertion stack's account. integ-tests-alpha's invokeFunction would add a
+ * Lambda permission on the function from the assertion stack, which CloudFormation cannot do in
+ * another account: this calls Lambda Invoke directly, with InvokeFunction on that one function.
+ */
+export function pushFromAnotherAccount(integ: IntegTest, functionArn: string, image: TestImage, tag: string): IApiCall {
+  const call = integ.assertions.awsApiCall('Lambda', 'invoke', {
+    FunctionName: functionArn,
+    InvocationType: InvocationType.REQUEST_RESPONSE,
+    Payload: JSON.stringify(pushRequest(image, tag)),
+  });
+  call.provider.addToRolePolicy({ Effect: 'Allow', Action: ['lambda:InvokeFunction'], Resource: [functionArn] });
+  return call.expect(ExpectedResult.objectLike({ Payload: { digest: image.digest, tag } }));
 }
 
 // ---------------------------------------------------------------------------------------

@@ -17,8 +17,9 @@ import { MonitoringOptions, NodeOutputLogs, NodeStatus, PrefetchStatusEvents } f
 import { pushEventPattern } from './push-event-pattern';
 import { checkDeliveryTimeout, PushRollout, RolloutOptions } from './push-rollout';
 import { ReconcileSchedule } from './reconcile-schedule';
+import { RegistryEventBusPolicy } from './registry-event-bus-policy';
 import { TagFilter } from './tag-filter';
-import { checkInteger, checkRetryPolicy, fail, isUnresolved, OCI_TAG } from './validation';
+import { checkInteger, checkRetryPolicy, fail, isUnresolved, OCI_TAG, repositoryEnvironment } from './validation';
 
 /**
  * The jitter default, chosen with the fleet model (test/fleet/model.js; README, "Rollout at fleet
@@ -43,8 +44,10 @@ export enum ComplianceSeverity {
 /** Properties of an {@link ImagePrefetcher}. */
 export interface ImagePrefetcherProps extends RolloutOptions, MonitoringOptions {
   /**
-   * The ECR repository whose images are prefetched. It must be in the stack's account
-   * and region: ECR sends its events there, and Run Command cannot be a cross-account target.
+   * The ECR repository whose images are prefetched, in the stack's region. In the stack's
+   * account, or in another account (a central registry account) whose `ImagePushForwarder`
+   * forwards the repository's push events to this account's default event bus: the stack then
+   * lets that account put events on the bus (README, "Central registry account").
    */
   readonly repository: ecr.IRepository;
 
@@ -213,12 +216,20 @@ export class ImagePrefetcher extends Construct {
   /** The nodes' output of push commands and its outcome metrics (with `nodeOutputLogs: true`). */
   public readonly nodeOutput?: NodeOutputLogs;
 
+  /**
+   * For a repository in another account: the stack's permission for that account to put events
+   * on this account's default event bus (shared by the stack's prefetchers of that account).
+   */
+  public readonly registryEventBusPolicy?: RegistryEventBusPolicy;
+
   private readonly repository: ecr.IRepository;
 
   constructor(scope: Construct, id: string, props: ImagePrefetcherProps) {
     super(scope, id);
+    const repositoryEnv = repositoryEnvironment(props.repository);
+    let registryAccount: string | undefined;
     try {
-      this.validate(props);
+      registryAccount = this.validate(props);
     } catch (error) {
       // Bad input creates nothing: not even this construct stays in the tree.
       scope.node.tryRemoveChild(id);
@@ -237,6 +248,7 @@ export class ImagePrefetcher extends Construct {
     const document = PrefetchDocument.of(this);
     this.document = document.resource;
     this.deadLetterQueue = props.deadLetterQueue ?? PrefetchDeadLetterQueue.of(this).queue;
+    if (registryAccount) this.registryEventBusPolicy = RegistryEventBusPolicy.of(this, registryAccount);
 
     // The rule name is fixed before deployment so that the role's trust policy can name the
     // rule (aws:SourceArn) without a reference cycle between the rule and the role.
@@ -252,7 +264,10 @@ export class ImagePrefetcher extends Construct {
     const rule = new events.Rule(this, 'PushRule', {
       ruleName,
       description: `Prefetch images pushed or replicated to ECR repository ${props.repository.repositoryName} on the selected nodes`,
-      eventPattern: pushEventPattern(props.repository.repositoryName, tagFilter),
+      // ECR events carry the repository's account; a forwarded event keeps the registry account's.
+      // Repository names are per account: this keeps out a same-named repository of any other
+      // account allowed on the bus.
+      eventPattern: pushEventPattern(props.repository.repositoryName, tagFilter, repositoryEnv.account),
     });
     // Per-node results as metrics, logs and a dashboard (README, "How to see what happened").
     if (props.monitoring ?? true) {
@@ -300,7 +315,7 @@ export class ImagePrefetcher extends Construct {
       associationName: props.associationName,
       targets: [{ key: props.nodes.targetKey, values: props.nodes.tagValues }],
       parameters: {
-        accountId: [stack.account],
+        accountId: [repositoryEnv.account],
         region: [stack.region],
         repositoryName: [props.repository.repositoryName],
         imageTags: [newNodeTags.join(',')],
@@ -317,9 +332,9 @@ export class ImagePrefetcher extends Construct {
     });
   }
 
-  /** Checks every prop before anything is created. */
-  private validate(props: ImagePrefetcherProps): void {
-    checkSameEnvironment(this, props.repository);
+  /** Checks every prop before anything is created; returns the repository's account when it is another one. */
+  private validate(props: ImagePrefetcherProps): string | undefined {
+    const registryAccount = checkRepositoryEnvironment(this, repositoryEnvironment(props.repository));
     if (props.newNodeImageTags) checkNewNodeTags(props.newNodeImageTags);
     renderCommonParameters(props);
     props.maxConcurrency?._render('maxConcurrency', false);
@@ -335,6 +350,7 @@ export class ImagePrefetcher extends Construct {
     if (props.associationName !== undefined && !isUnresolved(props.associationName) && !/^[a-zA-Z0-9_\-.]{3,128}$/.test(props.associationName)) {
       fail('associationName', 'an association name is 3-128 characters of letters, digits, _ - .', props.associationName);
     }
+    return registryAccount;
   }
 
   /**
@@ -344,6 +360,8 @@ export class ImagePrefetcher extends Construct {
    * (the repository search is the fallback while nothing is recorded); with `nodeOutputLogs`, what
    * the SSM agent needs to write the output to this prefetcher's log group, and nothing on other
    * log groups.
+   * For a repository of another account, its repository policy must allow the node's account too
+   * (`ImagePushForwarder` adds that).
    *
    * @param grantee the node role (for example a node group's or Karpenter's node role)
    */
@@ -450,22 +468,27 @@ export class ImagePrefetcher extends Construct {
   }
 }
 
-/** Refuses a repository in another account or region (ECR events stay there; Run Command is not a cross-account target). */
-function checkSameEnvironment(scope: Construct, repository: ecr.IRepository): void {
+/**
+ * Refuses a repository in another region; returns the repository's account when it is known to be
+ * another one than the stack's (a central registry account), undefined when it is the stack's.
+ */
+function checkRepositoryEnvironment(scope: Construct, repository: { account: string; region: string }): string | undefined {
   const stack = Stack.of(scope);
-  for (const [what, theirs, ours] of [
-    ['account', repository.env.account, stack.account],
-    ['region', repository.env.region, stack.region],
-  ]) {
-    const comparison = Token.compareStrings(theirs, ours);
-    if (comparison === TokenComparison.DIFFERENT) {
-      fail('repository', `the repository must be in the stack's ${what} (${ours}): ECR sends push events only to the default event bus of its own account and region, and Run Command cannot be a cross-account target; deploy the ImagePrefetcher in a stack in the repository's ${what}, where the nodes are`, theirs);
-    }
-    if (comparison === TokenComparison.ONE_UNRESOLVED) {
-      Annotations.of(scope).addWarningV2('cdk-image-prefetcher:environment',
-        `Cannot verify at synth that the repository's ${what} is the stack's: the prefetcher only works when they are the same. Give the stack an explicit env to have this checked.`);
-    }
+  const region = Token.compareStrings(repository.region, stack.region);
+  if (region === TokenComparison.DIFFERENT) {
+    fail('repository', `the repository must be in the stack's region (${stack.region}): ECR sends its events only in its own region, and the nodes would pull across regions; replicate the repository into this region with ECR replication and prefetch the replica`, repository.region);
   }
+  if (region === TokenComparison.ONE_UNRESOLVED) {
+    Annotations.of(scope).addWarningV2('cdk-image-prefetcher:environment',
+      'Cannot verify at synth that the repository\'s region is the stack\'s: the prefetcher only works when they are the same. Give the stack an explicit env to have this checked.');
+  }
+  const account = Token.compareStrings(repository.account, stack.account);
+  if (account === TokenComparison.DIFFERENT) return repository.account;
+  if (account === TokenComparison.ONE_UNRESOLVED) {
+    Annotations.of(scope).addWarningV2('cdk-image-prefetcher:environment',
+      'Cannot verify at synth that the repository\'s account is the stack\'s: for a repository in another account (a central registry account), the stack must let that account put events on its default event bus, which the prefetcher does only when both accounts are known at synth. Give the stack an explicit env and the repository a literal ARN.');
+  }
+  return undefined;
 }
 
 function checkNewNodeTags(tags: string[]): void {

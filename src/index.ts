@@ -9,3 +9,5 @@ export * from './prefetch-document';
 export * from './prefetch-dead-letter-queue';
 export * from './newest-image-record';
 export * from './prefetch-monitoring';
+export * from './image-push-forwarder';
+export * from './registry-event-bus-policy';

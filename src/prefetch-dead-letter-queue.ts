@@ -5,7 +5,7 @@ import { suppressNag } from './validation';
 
 /**
  * The dead-letter queue for push events that EventBridge could not deliver, shared by
- * every `ImagePrefetcher` of a stack that has no queue of its own.
+ * every `ImagePrefetcher` and `ImagePushForwarder` of a stack that has no queue of its own.
  */
 export class PrefetchDeadLetterQueue extends Construct {
   /**
@@ -30,6 +30,6 @@ export class PrefetchDeadLetterQueue extends Construct {
       retentionPeriod: Duration.days(14),
     });
     suppressNag(this.queue.node.defaultChild as CfnResource, 'AwsSolutions-SQS3',
-      'This queue is itself the dead-letter queue of the prefetchers\' EventBridge targets; a DLQ of a DLQ would only move the same messages again.');
+      'This queue is itself the dead-letter queue of the prefetchers\' and forwarders\' EventBridge targets; a DLQ of a DLQ would only move the same messages again.');
   }
 }

@@ -1,4 +1,5 @@
-import { CfnResource, Duration, Token } from 'aws-cdk-lib';
+import { Arn, ArnFormat, CfnResource, Duration, Token } from 'aws-cdk-lib';
+import * as ecr from 'aws-cdk-lib/aws-ecr';
 
 /** Throws a synth-time error that names the prop, the rule and the value. @internal */
 export function fail(prop: string, rule: string, value: unknown): never {
@@ -15,6 +16,19 @@ export const OCI_TAG = /^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$/;
 
 /** ECR repository name syntax (length checked separately: 2 to 256). @internal */
 export const ECR_REPOSITORY_NAME = /^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$/;
+
+/**
+ * The account and region of a repository: those of its ARN when the ARN is a literal (an imported
+ * repository of another account: `fromRepositoryAttributes` leaves `env` at the stack's own),
+ * else its `env`. @internal
+ */
+export function repositoryEnvironment(repository: ecr.IRepository): { account: string; region: string } {
+  if (!Token.isUnresolved(repository.repositoryArn)) {
+    const arn = Arn.split(repository.repositoryArn, ArnFormat.SLASH_RESOURCE_NAME);
+    if (arn.account && arn.region) return { account: arn.account, region: arn.region };
+  }
+  return { account: repository.env.account, region: repository.env.region };
+}
 
 /** Checks that a whole number lies in [min, max] unless it is a Token. @internal */
 export function checkInteger(prop: string, value: number | undefined, min: number, max: number): void {

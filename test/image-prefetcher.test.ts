@@ -585,13 +585,10 @@ describe('the newest-image record', () => {
 });
 
 describe('bad input', () => {
-  const crossAccount = 'arn:aws:ecr:us-east-1:999999999999:repository/app';
   const crossRegion = 'arn:aws:ecr:eu-west-1:123456789012:repository/app';
   test.each<[string, (stack: Stack, repository: ecr.IRepository) => Partial<ImagePrefetcherProps>, string]>([
-    ['a repository in another account', (stack) => ({ repository: ecr.Repository.fromRepositoryArn(stack, 'X', crossAccount) }),
-      '`repository`: the repository must be in the stack\'s account (123456789012): ECR sends push events only to the default event bus of its own account and region, and Run Command cannot be a cross-account target; deploy the ImagePrefetcher in a stack in the repository\'s account, where the nodes are, got: "999999999999"'],
     ['a repository in another region', (stack) => ({ repository: ecr.Repository.fromRepositoryArn(stack, 'X', crossRegion) }),
-      '`repository`: the repository must be in the stack\'s region (us-east-1): ECR sends push events only to the default event bus of its own account and region, and Run Command cannot be a cross-account target; deploy the ImagePrefetcher in a stack in the repository\'s region, where the nodes are, got: "eu-west-1"'],
+      '`repository`: the repository must be in the stack\'s region (us-east-1): ECR sends its events only in its own region, and the nodes would pull across regions; replicate the repository into this region with ECR replication and prefetch the replica, got: "eu-west-1"'],
     ['an invalid new-node tag', () => ({ newNodeImageTags: ['ok', 'not ok'] }), '`newNodeImageTags`: a tag must match [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127} (OCI tag syntax), got: "not ok"'],
     ['more than 20 new-node tags', () => ({ newNodeImageTags: Array.from({ length: 21 }, (_, i) => `t${i}`) }), '`newNodeImageTags`: at most 20 tags are supported, got: 21'],
     ['a jitter over an hour', () => ({ jitter: Duration.minutes(61) }), '`jitter`: must be a whole number of seconds from 0 to 3600, got: "3660 seconds"'],
@@ -636,5 +633,163 @@ describe('bad input', () => {
       ruleName: Token.asString({ Ref: 'Name' }),
       newNodeImageTags: [Token.asString({ Ref: 'Tag' })],
     })).not.toThrow();
+  });
+});
+
+describe('a repository in a central registry account (same region)', () => {
+  const REGISTRY = '999988887777';
+  const WORKLOAD = { account: '111122223333', region: 'eu-west-1' };
+  const TRAINER = `arn:aws:ecr:eu-west-1:${REGISTRY}:repository/ml/trainer`;
+
+  function workload(build: (stack: Stack) => void): { stack: Stack; template: Template } {
+    const app = new App();
+    const stack = new Stack(app, 'Workload', { env: WORKLOAD });
+    build(stack);
+    return { stack, template: Template.fromStack(stack) };
+  }
+
+  // GIVEN a workload stack WHEN a prefetcher takes a repository of the registry account
+  const { stack, template } = workload((s) => {
+    const prefetcher = new ImagePrefetcher(s, 'Prefetch', {
+      repository: ecr.Repository.fromRepositoryArn(s, 'Trainer', TRAINER),
+      nodes: NodeSelector.eksCluster('ml-cluster'),
+    });
+    prefetcher.grantNodeAccess(new iam.Role(s, 'NodeRole', { assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com') }));
+  });
+
+  test('the rule matches the forwarded events of that repository only: account = the registry account', () => {
+    template.hasResourceProperties('AWS::Events::Rule', {
+      EventPattern: {
+        account: [REGISTRY],
+        source: ['aws.ecr'],
+        detail: Match.objectLike({ 'repository-name': ['ml/trainer'] }),
+      },
+    });
+  });
+
+  test('the stack lets the registry account, and only it, put events on its default bus', () => {
+    template.resourceCountIs('AWS::Events::EventBusPolicy', 1);
+    const [policy] = Object.values(template.findResources('AWS::Events::EventBusPolicy'));
+    expect(policy.Properties).toEqual({
+      EventBusName: 'default',
+      StatementId: expect.stringMatching(/^[A-Za-z0-9_-]{1,64}$/),
+      Statement: {
+        Sid: policy.Properties.StatementId,
+        Effect: 'Allow',
+        Principal: { AWS: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:iam::${REGISTRY}:root`]] } },
+        Action: 'events:PutEvents',
+        Resource: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':events:eu-west-1:111122223333:event-bus/default']] },
+      },
+    });
+    expect(policy.Properties.StatementId).toContain('Workload');
+  });
+
+  test('the association makes joining nodes look up the registry account\'s repository', () => {
+    template.hasResourceProperties('AWS::SSM::Association', {
+      Parameters: Match.objectLike({ accountId: [REGISTRY], region: ['eu-west-1'], repositoryName: ['ml/trainer'] }),
+    });
+  });
+
+  test('grantNodeAccess grants pull and DescribeImages on the foreign repository, and the token on *', () => {
+    template.hasResourceProperties('AWS::IAM::Policy', {
+      Roles: [{ Ref: Match.stringLikeRegexp('NodeRole') }],
+      PolicyDocument: {
+        Statement: [
+          { Action: ['ecr:BatchCheckLayerAvailability', 'ecr:GetDownloadUrlForLayer', 'ecr:BatchGetImage'], Effect: 'Allow', Resource: TRAINER },
+          { Action: 'ecr:GetAuthorizationToken', Effect: 'Allow', Resource: '*' },
+          { Action: 'ecr:DescribeImages', Effect: 'Allow', Resource: TRAINER },
+          // The newest-image record lives in the workload account: its push leg writes it.
+          {
+            Action: 'dynamodb:GetItem',
+            Effect: 'Allow',
+            Resource: { 'Fn::GetAtt': [Match.stringLikeRegexp('ImagePrefetcherNewestImagesTable'), 'Arn'] },
+            Condition: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': [Match.anyValue()] } },
+          },
+        ],
+      },
+    });
+  });
+
+  test('no warning: both accounts are known', () => {
+    Annotations.fromStack(stack).hasNoWarning('*', Match.anyValue());
+  });
+
+  test('prefetchers of the same registry account share one bus policy; another registry account gets its own', () => {
+    const { template: t } = workload((s) => {
+      const trainer = ecr.Repository.fromRepositoryArn(s, 'Trainer', TRAINER);
+      const inference = ecr.Repository.fromRepositoryArn(s, 'Inference', `arn:aws:ecr:eu-west-1:${REGISTRY}:repository/ml/inference`);
+      const other = ecr.Repository.fromRepositoryArn(s, 'Other', 'arn:aws:ecr:eu-west-1:555566667777:repository/team/app');
+      new ImagePrefetcher(s, 'A', { repository: trainer, nodes: NodeSelector.eksCluster('c') });
+      new ImagePrefetcher(s, 'B', { repository: inference, nodes: NodeSelector.eksCluster('c') });
+      new ImagePrefetcher(s, 'C', { repository: other, nodes: NodeSelector.eksCluster('c') });
+    });
+    const principals = Object.values(t.findResources('AWS::Events::EventBusPolicy')).map((p: any) => p.Properties.Statement.Principal.AWS['Fn::Join'][1][2]);
+    expect(principals.sort()).toEqual([':iam::555566667777:root', `:iam::${REGISTRY}:root`]);
+    const ids = Object.values(t.findResources('AWS::Events::EventBusPolicy')).map((p: any) => p.Properties.StatementId);
+    expect(new Set(ids).size).toBe(2);
+  });
+
+  test('the prefetcher exposes the shared bus policy', () => {
+    const app = new App();
+    const s = new Stack(app, 'Workload', { env: WORKLOAD });
+    const a = new ImagePrefetcher(s, 'A', { repository: ecr.Repository.fromRepositoryArn(s, 'T', TRAINER), nodes: NodeSelector.eksCluster('c') });
+    const b = new ImagePrefetcher(s, 'B', { repository: ecr.Repository.fromRepositoryArn(s, 'U', TRAINER), nodes: NodeSelector.eksCluster('d') });
+    expect(a.registryEventBusPolicy).toBeDefined();
+    expect(a.registryEventBusPolicy).toBe(b.registryEventBusPolicy);
+    expect(a.registryEventBusPolicy!.registryAccount).toBe(REGISTRY);
+  });
+
+  test('a repository of the stack\'s own account: account = the stack\'s, and no bus policy', () => {
+    const { stack: s, repository } = givenStack();
+    const prefetcher = new ImagePrefetcher(s, 'Prefetch', { repository, nodes: NodeSelector.eksCluster('c') });
+    const t = Template.fromStack(s);
+    t.resourceCountIs('AWS::Events::EventBusPolicy', 0);
+    t.hasResourceProperties('AWS::Events::Rule', { EventPattern: Match.objectLike({ account: ['123456789012'] }) });
+    expect(prefetcher.registryEventBusPolicy).toBeUndefined();
+  });
+
+  test('an environment-agnostic stack: the account is the stack\'s own (a Ref), no bus policy, no warning for a repository of the stack', () => {
+    const app = new App();
+    const s = new Stack(app, 'Stack');
+    new ImagePrefetcher(s, 'Prefetch', { repository: new ecr.Repository(s, 'Repo'), nodes: NodeSelector.eksCluster('c') });
+    const t = Template.fromStack(s);
+    t.resourceCountIs('AWS::Events::EventBusPolicy', 0);
+    t.hasResourceProperties('AWS::Events::Rule', { EventPattern: Match.objectLike({ account: [{ Ref: 'AWS::AccountId' }] }) });
+    Annotations.fromStack(s).hasNoWarning('*', Match.anyValue());
+  });
+
+  test('an environment-agnostic stack with a literal foreign ARN: a warning that the bus policy needs both accounts known, and no bus policy', () => {
+    const app = new App();
+    const s = new Stack(app, 'Stack');
+    new ImagePrefetcher(s, 'Prefetch', { repository: ecr.Repository.fromRepositoryArn(s, 'T', TRAINER), nodes: NodeSelector.eksCluster('c') });
+    Template.fromStack(s).resourceCountIs('AWS::Events::EventBusPolicy', 0);
+    Annotations.fromStack(s).hasWarning('/Stack/Prefetch', Match.stringLikeRegexp('a repository in another account \\(a central registry account\\), the stack must let that account put events on its default event bus'));
+  });
+
+  test('a repository imported by attributes with a literal ARN of another account: that account (aws-cdk-lib leaves its env at the stack\'s)', () => {
+    const { template: t } = workload((s) => {
+      const repository = ecr.Repository.fromRepositoryAttributes(s, 'T', { repositoryArn: TRAINER, repositoryName: 'ml/trainer' });
+      expect(repository.env.account).toBe(WORKLOAD.account);
+      new ImagePrefetcher(s, 'Prefetch', { repository, nodes: NodeSelector.eksCluster('c') });
+    });
+    t.resourceCountIs('AWS::Events::EventBusPolicy', 1);
+    t.hasResourceProperties('AWS::Events::Rule', { EventPattern: Match.objectLike({ account: [REGISTRY] }) });
+    t.hasResourceProperties('AWS::SSM::Association', { Parameters: Match.objectLike({ accountId: [REGISTRY] }) });
+  });
+
+  test('a repository imported by attributes with a literal ARN of another region is refused', () => {
+    const app = new App();
+    const s = new Stack(app, 'Workload', { env: WORKLOAD });
+    const repository = ecr.Repository.fromRepositoryAttributes(s, 'T', { repositoryArn: `arn:aws:ecr:us-east-1:${REGISTRY}:repository/ml/trainer`, repositoryName: 'ml/trainer' });
+    expect(() => new ImagePrefetcher(s, 'Prefetch', { repository, nodes: NodeSelector.eksCluster('c') })).toThrow(/`repository`: the repository must be in the stack's region \(eu-west-1\)/);
+  });
+
+  test('a repository of another account AND region is refused, pointing to ECR replication, and creates nothing', () => {
+    const app = new App();
+    const s = new Stack(app, 'Workload', { env: WORKLOAD });
+    const repository = ecr.Repository.fromRepositoryArn(s, 'T', `arn:aws:ecr:us-east-1:${REGISTRY}:repository/ml/trainer`);
+    expect(() => new ImagePrefetcher(s, 'Prefetch', { repository, nodes: NodeSelector.eksCluster('c') }))
+      .toThrow('`repository`: the repository must be in the stack\'s region (eu-west-1): ECR sends its events only in its own region, and the nodes would pull across regions; replicate the repository into this region with ECR replication and prefetch the replica, got: "us-east-1"');
+    expect(Object.keys(Template.fromStack(s).toJSON().Resources ?? {})).toEqual([]);
   });
 });

@@ -5,12 +5,12 @@ import * as ecr from 'aws-cdk-lib/aws-ecr';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { ImagePrefetcher, NodeSelector, ReconcileSchedule, TagFilter } from '../src';
+import { ImagePrefetcher, ImagePushForwarder, NodeSelector, ReconcileSchedule, TagFilter } from '../src';
 import { ENV } from './util';
 
-function nagged(build: (stack: Stack) => void): Stack {
+function nagged(build: (stack: Stack) => void, env: { account: string; region: string } = ENV): Stack {
   const app = new App();
-  const stack = new Stack(app, 'Stack', { env: ENV });
+  const stack = new Stack(app, 'Stack', { env });
   build(stack);
   Aspects.of(app).add(new AwsSolutionsChecks({ verbose: true }));
   app.synth();
@@ -63,5 +63,36 @@ describe('cdk-nag AwsSolutions', () => {
     });
     const errors = Annotations.fromStack(stack).findError('/Stack/PlainQueue/Resource', Match.stringLikeRegexp('AwsSolutions-SQS'));
     expect(errors.length).toBeGreaterThan(0);
+  });
+});
+
+describe('cdk-nag AwsSolutions: central registry account', () => {
+  test.each([
+    ['a forwarder to 7 accounts (two rules) in the registry account', ENV, (stack: Stack) => {
+      const trainer = new ecr.Repository(stack, 'Trainer', { imageScanOnPush: true });
+      const inference = new ecr.Repository(stack, 'Inference', { imageScanOnPush: true });
+      new ImagePushForwarder(stack, 'ToWorkloads', {
+        repositories: [trainer, inference],
+        accounts: Array.from({ length: 7 }, (_, i) => `${111122223333 + i}`),
+        retryAttempts: 10,
+      });
+    }],
+    ['prefetchers of two registry accounts\' repositories with their node role', { account: '111122223333', region: ENV.region }, (stack: Stack) => {
+      const trainer = ecr.Repository.fromRepositoryArn(stack, 'Trainer', `arn:aws:ecr:${ENV.region}:999988887777:repository/ml/trainer`);
+      const other = ecr.Repository.fromRepositoryArn(stack, 'Other', `arn:aws:ecr:${ENV.region}:555566667777:repository/team/app`);
+      const nodeRole = new iam.Role(stack, 'NodeRole', { assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com') });
+      new ImagePrefetcher(stack, 'A', { repository: trainer, nodes: NodeSelector.eksCluster('ml') }).grantNodeAccess(nodeRole);
+      new ImagePrefetcher(stack, 'B', { repository: other, nodes: NodeSelector.eksCluster('ml') }).grantNodeAccess(nodeRole);
+    }],
+  ])('reports nothing unsuppressed for %s', (_name, env, build) => {
+    const stack = nagged(build, env);
+    const errors = Annotations.fromStack(stack).findError('*', Match.stringLikeRegexp('AwsSolutions-.*'));
+    const warnings = Annotations.fromStack(stack).findWarning('*', Match.stringLikeRegexp('AwsSolutions-.*'));
+    // The node role is the user's: the only finding is grantPull's ecr:GetAuthorizationToken on "*"
+    // (the action has no resource type), which the user suppresses on their role as for any pull.
+    expect(errors.map(e => `${e.id}: ${String(e.entry.data).split(':')[0]}`)).toEqual(
+      (env === ENV ? [] : ['/Stack/NodeRole/DefaultPolicy/Resource: AwsSolutions-IAM5[Resource']));
+    expect(errors.every(e => String(e.entry.data).startsWith('AwsSolutions-IAM5[Resource::*]'))).toBe(true);
+    expect(warnings.map(e => `${e.id}: ${e.entry.data}`)).toEqual([]);
   });
 });

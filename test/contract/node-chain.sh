@@ -21,10 +21,10 @@ REPO=team/app # the repository of the contract stack (synthesized.ts)
 IMG="$E2E_HOST/$REPO"
 PWNED="$E2E_WORK/pwned"
 
-# event ACTION TAG DIGEST [DETAIL_TYPE [TIME [ARTIFACT_MEDIA_TYPE]]]: an ECR event as EventBridge
-# delivers it (a replication event carries no media types; aws.ecr@ECRReplicationAction).
+# event ACTION TAG DIGEST [DETAIL_TYPE [TIME [ARTIFACT_MEDIA_TYPE [ACCOUNT]]]]: an ECR event as
+# EventBridge delivers it (a replication event carries no media types; aws.ecr@ECRReplicationAction).
 event() {
-  jq -cn --arg account "$E2E_ACCOUNT" --arg region "$E2E_REGION" --arg repo "$REPO" \
+  jq -cn --arg account "${7:-$E2E_ACCOUNT}" --arg region "$E2E_REGION" --arg repo "$REPO" \
     --arg action "$1" --arg tag "$2" --arg digest "$3" --arg type "${4:-ECR Image Action}" \
     --arg time "${5:-2026-11-16T01:54:34Z}" --arg artifact "${6:-application/vnd.oci.image.config.v1+json}" '{
       version: "0", id: "13cde686-328b-6117-af20-0e5566167482", "detail-type": $type,
@@ -36,18 +36,20 @@ event() {
           else {"manifest-media-type": "application/vnd.oci.image.manifest.v1+json", "artifact-media-type": $artifact} end)}'
 }
 
-# chain NAME EVENT_JSON: event -> rule -> target -> document -> node script. Returns
+# chain NAME EVENT_JSON [central]: event -> rule -> target -> document -> node script. Returns
 # 3 when the rule does not match, 100 when SSM refuses the parameters, else the script's exit code.
-# Logs in $E2E_WORK/chain/NAME.
+# With `central`, the event is the registry account's and goes through the forwarder's rule first
+# (4 when it is not forwarded). Logs in $E2E_WORK/chain/NAME.
 N=0
 chain() {
-  local dir="$E2E_WORK/chain/$1" rc
+  local dir="$E2E_WORK/chain/$1" rc contract="$E2E_WORK/contract.json" central=()
+  if [ "${3:-}" = central ]; then contract="$E2E_WORK/contract-central.json"; central=(--central); fi
   mkdir -p "$dir"
   printf '%s\n' "$2" >"$dir/event.json"
   (cd "$E2E_REPO_ROOT" && TS_NODE_TRANSPILE_ONLY=1 npx --no-install ts-node --project tsconfig.dev.json \
-    test/contract/chain.ts --event "$dir/event.json" --out "$dir" --contract "$E2E_WORK/contract.json") >"$dir/eventbridge.log" 2>&1
+    test/contract/chain.ts --event "$dir/event.json" --out "$dir" --contract "$contract" "${central[@]}") >"$dir/eventbridge.log" 2>&1
   rc=$?
-  ((rc == 3)) && return 3
+  ((rc == 3 || rc == 4)) && return "$rc"
   ((rc == 0)) || { log "chain.ts failed: $(tail -5 "$dir/eventbridge.log")"; return 99; }
   node "$E2E_REPO_ROOT/test/node/ssm-render.js" --document "$dir/document.json" \
     --params "$dir/params.json" --out "$dir/run-command.sh" >"$dir/ssm.log" 2>&1 || return 100
@@ -146,6 +148,27 @@ mkdir -p "$WRONG"
   test/contract/integ-check.ts "$(jq -cn --arg img "$IMG" --arg d1 "$D1" '{expected: [{reference: "\($img):v2", digest: $d1}], absentDigests: [$d1]}')" "$WRONG") >/dev/null 2>&1
 sh "$WRONG/commands.sh" >"$WRONG/actual" 2>/dev/null
 check "integ node check: a wrong expectation does not match" test "$(cat "$WRONG/actual")" != "$(cat "$WRONG/stdout")"
+
+# 8. Central registry account (test/contract/central.ts): the repository is in the registry account,
+# $E2E_ACCOUNT, whose ECR host the node resolves; the prefetcher's stack is in another account.
+# A push there goes through the forwarder's rule, arrives on the workload account's bus, goes
+# through the workload rule and the document, and the node pulls from the registry account's host.
+e2e_build_image chain-v3 1 1 chain-v3 >/dev/null
+D3="$(e2e_push chain-v3 "$REPO" v3)"
+chain central-v3 "$(event PUSH v3 "$D3")" central
+expect "central registry: push of v3 in the registry account: forwarded, matched, the node script succeeds" "$?" 0
+expect "central registry: the workload rule matches account $E2E_ACCOUNT only" "$(jq -c '.eventPattern.account' "$E2E_WORK/contract-central.json")" "[\"$E2E_ACCOUNT\"]"
+expect "central registry: the document's accountId is the registry account" "$(jq -r '.accountId[0]' "$E2E_WORK/chain/central-v3/params.json")" "$E2E_ACCOUNT"
+expect "central registry: $IMG:v3 (the registry account's host) is the pushed digest" "$(ref_digest "$IMG:v3")" "$D3"
+expect "central registry: $IMG@$D3 exists" "$(ref_digest "$IMG@$D3")" "$D3"
+BEFORE="$(store)"
+chain central-child "$(event PUSH '' "$D2")" central
+expect "central registry: a multi-arch child is not forwarded" "$?" 4
+chain central-delete "$(event DELETE v3 "$D3")" central
+expect "central registry: DELETE of v3 is not forwarded" "$?" 4
+chain central-other-account "$(event PUSH v2 "$D2" 'ECR Image Action' 2026-11-16T01:54:34Z application/vnd.oci.image.config.v1+json 555566667777)" central
+expect "central registry: a push of the same repository name in a third account: the workload rule does not match" "$?" 3
+expect "central registry: no image appeared or went for the events above" "$(store)" "$BEFORE"
 
 log "node chain: $N node runs, $(awk -v a="$T0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }') s"
 e2e_summary

@@ -164,6 +164,12 @@ class Template:
         return f'{name}.{attribute}'
 
 
+def forwards_ecr(t: Template, rule: dict[str, Any], target: dict[str, Any]) -> bool:
+    """An ImagePushForwarder's target: another account's event bus, through a role, from a rule on ECR events."""
+    pattern = rule['Properties'].get('EventPattern') or {}
+    return 'RoleArn' in target and ':event-bus/' in str(t.evaluate(target.get('Arn'))) and pattern.get('source') == ['aws.ecr']
+
+
 def ref_target(value: Any) -> str | None:
     """The logical ID a `{"Ref": X}` or `{"Fn::GetAtt": [X, ...]}` names."""
     if isinstance(value, dict) and len(value) == 1:
@@ -199,6 +205,7 @@ class Statement:
     where: str               # e.g. PolicyDocument/Statement/1
     body: dict[str, Any]
     trust: bool = False      # a role's trust policy: no Resource, the principal assumes the role
+    implicit_resource: str | None = None  # a resource policy without Resource (ECR): the resource it is on
 
 
 @dataclass
@@ -238,7 +245,7 @@ def library_parts(t: Template) -> LibraryParts:
     queues: set[str] = set()
     for rule_id, rule in t.of_type('AWS::Events::Rule').items():
         for target in rule['Properties'].get('Targets', []):
-            if ref_target(target.get('Arn')) in machines or 'RunCommandParameters' in target:
+            if ref_target(target.get('Arn')) in machines or 'RunCommandParameters' in target or forwards_ecr(t, rule, target):
                 rules.add(rule_id)
                 roles.add(ref_target(target.get('RoleArn')))
                 queues.add(ref_target((target.get('DeadLetterConfig') or {}).get('Arn')))
@@ -280,6 +287,20 @@ def library_parts(t: Template) -> LibraryParts:
     parts.resources |= status_rules | log_groups
     parts.resources |= {k for k, r in {**t.of_type('AWS::Logs::MetricFilter'), **t.of_type('AWS::Logs::ResourcePolicy')}.items()
                         if any(mentions(r['Properties'], g) for g in log_groups)}
+    # The status events' resource policy covers every stack's status group by prefix.
+    parts.resources |= {k for k, r in t.of_type('AWS::Logs::ResourcePolicy').items()
+                        if '/aws/events/cdk-image-prefetcher/' in json.dumps(r['Properties'])}
+    # The central registry: the bus policies of ImagePrefetcher (RegistryEventBusPolicy) and the
+    # repository policy statement of ImagePushForwarder.
+    for policy_id, policy in t.of_type('AWS::Events::EventBusPolicy').items():
+        if str(policy['Properties'].get('StatementId', '')).find('ImagePrefetcherRegistryEvents') >= 0:
+            parts.resources.add(policy_id)
+            parts.statements.append(Statement(policy_id, 'Statement', policy['Properties']['Statement']))
+    for repo_id, repo in t.of_type('AWS::ECR::Repository').items():
+        for i, s in enumerate(as_list((repo.get('Properties', {}).get('RepositoryPolicyText') or {}).get('Statement'))):
+            if str(s.get('Sid', '')).startswith('ImagePrefetcherPull'):
+                parts.statements.append(Statement(repo_id, f'RepositoryPolicyText/Statement/{i}', s,
+                                                  implicit_resource=t._get_att(repo_id, 'Arn', None)))
 
     watched = set()
     for rule_id in rules:
@@ -425,6 +446,10 @@ class IamChecker:
             arns = [f'arn:aws:iam::{ACCOUNT}:role/{s.resource}']
             if 'Resource' in body:
                 problems.append('a trust policy must not name a Resource')
+        elif s.implicit_resource:
+            arns = [s.implicit_resource]
+            if 'Resource' in body:
+                problems.append('a repository policy statement must not name a Resource')
         else:
             arns = [str(r) for r in as_list(body.get('Resource'))]
             if not arns:

@@ -5,6 +5,7 @@
 //   ts-node --transpile-only test/ground-truth/rule-cases.ts <cases.json>
 import * as fs from 'fs';
 import { TagFilter } from '../../src';
+import { centralRuleCases } from '../contract/central';
 import { ARTIFACT_PUSHES, COSIGN_TAG, DOCKER_LIST, DOCKER_MANIFEST, documentedPush, imageAction, multiArchPush, pullThroughCacheAction, replication, replicationAction, Event } from '../contract/ecr-events';
 import { matchesPattern } from '../contract/eventbridge';
 import { CONTRACT_REPOSITORY, ContractProps, synthesizeContract } from '../contract/synthesized';
@@ -105,8 +106,10 @@ function main(): void {
       cases.push({ name: `${filter}: ${event}`, pattern, event: body, expected: matchesPattern(pattern, body) });
     }
   }
+  const central = centralRuleCases(EVENTS);
+  cases.push(...central);
   fs.writeFileSync(out, JSON.stringify(cases, undefined, 1));
-  console.log(`${cases.length} cases (${Object.keys(FILTERS).length} synthesized patterns x ${Object.keys(EVENTS).length} events) in ${out}`);
+  console.log(`${cases.length} cases (${Object.keys(FILTERS).length} synthesized patterns x ${Object.keys(EVENTS).length} events; central registry: ${central.length}) in ${out}`);
 }
 
 main();

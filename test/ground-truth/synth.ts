@@ -13,7 +13,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { buildApp } from '../../examples/app';
 import {
-  ComplianceSeverity, ImagePrefetcher, ImagePrefetcherProps, NodeSelector, ReconcileSchedule, RunCommandTarget,
+  ComplianceSeverity, ImagePrefetcher, ImagePrefetcherProps, ImagePushForwarder, NodeSelector, ReconcileSchedule, RunCommandTarget,
   TagFilter, Threshold,
 } from '../../src';
 
@@ -127,6 +127,26 @@ const SHAPES: Shape[] = [
       const dashboard = new cloudwatch.Dashboard(s, 'Dashboard');
       prefetcher(s, r, { nodeOutputLogs: true, monitoringLogRetention: logs.RetentionDays.ONE_MONTH }, 'A').addToDashboard(dashboard);
       prefetcher(s, r, { nodes: NodeSelector.karpenterNodePool('gpu') }, 'B').addToDashboard(dashboard);
+    },
+  },
+  {
+    // Central registry account: the forwarder to 7 workload accounts (two rules), with retries.
+    name: 'central-registry-forwarder',
+    build: (s, r) => new ImagePushForwarder(s, 'ToWorkloads', {
+      repositories: [r, new ecr.Repository(s, 'Inference', { repositoryName: 'ml/inference', imageScanOnPush: true })],
+      accounts: Array.from({ length: 7 }, (_, i) => `${111122223333 + i}`),
+      retryAttempts: 10,
+      maxEventAge: Duration.hours(2),
+    }),
+  },
+  {
+    // A workload account: prefetchers on repositories of two registry accounts (one bus policy each).
+    name: 'central-registry-workload',
+    build: (s) => {
+      const foreign = (id: string, account: string, name: string) => ecr.Repository.fromRepositoryArn(s, id, `arn:aws:ecr:${ENV.region}:${account}:repository/${name}`);
+      prefetcher(s, foreign('TrainerRepo', '999988887777', 'ml/trainer'), {}, 'Trainer');
+      prefetcher(s, foreign('InferenceRepo', '999988887777', 'ml/inference'), {}, 'Inference');
+      prefetcher(s, foreign('OtherRepo', '555566667777', 'team/app'), {}, 'Other');
     },
   },
 ];
