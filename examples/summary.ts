@@ -30,7 +30,8 @@ const counts = new Map<string, number>();
 for (const resource of Object.values(resources)) counts.set(resource.Type, (counts.get(resource.Type) ?? 0) + 1);
 for (const [type, count] of [...counts.entries()].sort()) say(`  ${String(count).padStart(2)} x ${type}`);
 
-for (const [id, rule] of Object.entries(resources).filter(([, r]) => r.Type === 'AWS::Events::Rule')) {
+const isPushRule = (r: any) => r.Type === 'AWS::Events::Rule' && JSON.stringify(r.Properties.EventPattern.source) === '["aws.ecr"]';
+for (const [id, rule] of Object.entries(resources).filter(([, r]) => isPushRule(r))) {
   const p = rule.Properties;
   const detail = p.EventPattern.detail;
   const target = p.Targets[0];
@@ -39,9 +40,10 @@ for (const [id, rule] of Object.entries(resources).filter(([, r]) => r.Type === 
   const selector = send.Parameters.Targets[0];
   say();
   say(`EventBridge rule ${p.Name} (${id})`);
-  say(`  fires when ECR reports a successful push ("${p.EventPattern['detail-type'][0]}", action ${detail['action-type'][0]}, result ${detail.result[0]})`);
-  say(`  to repository ${detail['repository-name'].map(nameOf).join(', ')}`);
+  say(`  fires when ECR reports a successful push or replication (${p.EventPattern['detail-type'].map((t: string) => `"${t}"`).join(' or ')}, action ${detail['action-type'].join(' or ')}, result ${detail.result[0]})`);
+  say(`  to repository ${detail['repository-name'].map(nameOf).join(', ')} of account ${(p.EventPattern.account ?? ['(any)']).map(show).join(', ')}`);
   say(`  with an image tag matching ${JSON.stringify(detail['image-tag'])} (untagged pushes never match)`);
+  say(`  of a container image: ${JSON.stringify(detail.$or)} (any one of them)`);
   say(`  and then starts Step Functions state machine ${machineId}, which calls SSM SendCommand once to run`);
   say(`  document ${send.Parameters.DocumentName} (named by CloudFormation) on every EC2 instance whose tag`);
   say(`  ${selector.Key.replace(/^tag:/, '')} is one of ${JSON.stringify(selector.Values)}: SSM starts with one node and doubles up to`);
@@ -57,6 +59,12 @@ for (const [id, rule] of Object.entries(resources).filter(([, r]) => r.Type === 
   say(`  Undeliverable events go to queue ${nameOf(target.DeadLetterConfig.Arn['Fn::GetAtt'][0])} after EventBridge's retries.`);
 }
 
+for (const [id, rule] of Object.entries(resources).filter(([, r]) => r.Type === 'AWS::Events::Rule' && !isPushRule(r))) {
+  say();
+  say(`EventBridge rule ${id}: ${rule.Properties.Description}`);
+  say(`  matches ${JSON.stringify(rule.Properties.EventPattern)}`);
+}
+
 for (const [id, association] of Object.entries(resources).filter(([, r]) => r.Type === 'AWS::SSM::Association')) {
   const p = association.Properties;
   say();
@@ -67,7 +75,7 @@ for (const [id, association] of Object.entries(resources).filter(([, r]) => r.Ty
   say(`  at most ${p.MaxConcurrency} of the nodes at a time; stops after ${p.MaxErrors} failed nodes; compliance severity ${p.ComplianceSeverity}`);
   const tags = p.Parameters.imageTags[0];
   const prefixes = p.Parameters.tagPrefixes[0];
-  say(`  pulls: ${tags ? `tags ${tags}` : `the most recently pushed tagged image${prefixes ? ` among tags starting with ${prefixes}` : ''}`}`);
+  say(`  pulls: ${tags ? `tags ${tags}` : `the newest pushed image${prefixes ? ` among tags starting with ${prefixes}` : ''}, as the push leg recorded it in ${nameOf(p.Parameters.recordTable[0])} (the repository is searched while nothing is recorded)`}`);
   say(`  parameters: ${Object.entries(p.Parameters).map(([k, v]) => `${k}=${nameOf((v as any[])[0])}`).join(' ')}`);
 }
 
