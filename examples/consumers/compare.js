@@ -88,7 +88,9 @@ function main() {
 
   // The comparisons mean something only if the reference has what they compare.
   const counts = typeCounts(ref);
-  assert.strictEqual(counts['AWS::Events::Rule'], 2, 'the reference should have two push rules');
+  // Two push rules (one per prefetcher) and the stack's status-events rule (monitoring).
+  assert.strictEqual(counts['AWS::Events::Rule'], 3, 'the reference should have two push rules and the status-events rule');
+  assert.strictEqual(counts['AWS::DynamoDB::Table'], 1, 'the reference should have the newest-image table');
   assert.strictEqual(counts['AWS::SSM::Association'], 2, 'the reference should have two associations');
   assert.ok(counts['AWS::SSM::Document'] >= 1, 'the reference should have the prefetch document');
 
