@@ -13,6 +13,8 @@
 #   PREFETCH_TAG_PREFIXES   with no tags: only consider images having a tag with one of these prefixes
 #   PREFETCH_JITTER_SECONDS (90)  PREFETCH_MAX_DISK_PERCENT (80)  PREFETCH_PIN (false)  PREFETCH_MAX_ATTEMPTS (5)
 #   PREFETCH_EVENT_TIME     the push's time (YYYY-MM-DDThh:mm:ssZ, the EventBridge event's), or empty
+#   PREFETCH_EXECUTION_TIMEOUT (3600)  the document's executionTimeout: SSM stops the script after it, so
+#                           every wait (containerd at boot, another run's lock) ends before it
 # Modes:
 #   digest + one tag  pull exactly that digest, then add the tag reference (push event)
 #   tags, no digest   resolve each tag against the registry, pull its digest, add both references
@@ -21,7 +23,8 @@
 # Node-side knobs (environment only, not document parameters):
 #   CONTAINERD_ADDRESS (ctr default), PREFETCH_SNAPSHOTTER (default: the CRI's, else overlayfs),
 #   PREFETCH_CONTAINERD_CONFIG (file for `containerd config dump`), PREFETCH_RUN_DIR
-#   (/run/cdk-image-prefetcher: locks and private temp files), PREFETCH_LOCK_TIMEOUT_SECONDS (900),
+#   (/run/cdk-image-prefetcher: locks and private temp files), PREFETCH_LOCK_TIMEOUT_SECONDS (until
+#   30 s before the execution timeout), PREFETCH_CONTAINERD_WAIT_SECONDS (a quarter of it, at most 600),
 #   PREFETCH_BACKOFF_BASE_MS (1000), PREFETCH_BACKOFF_MAX_MS (30000), PREFETCH_PLATFORM (linux/<arch>),
 #   PREFETCH_ECR_CREDENTIAL_PROVIDER (/etc/eks/image-credential-provider/ecr-credential-provider),
 #   PREFETCH_AWS_CLI (aws: the CLI used for get-login-password and describe-images).
@@ -77,8 +80,10 @@ umask 077
 : "${PREFETCH_MAX_DISK_PERCENT:=80}"
 : "${PREFETCH_PIN:=false}"
 : "${PREFETCH_MAX_ATTEMPTS:=5}"
+: "${PREFETCH_EXECUTION_TIMEOUT:=3600}"
+: "${PREFETCH_CONTAINERD_WAIT_SECONDS:=}"
 : "${PREFETCH_RUN_DIR:=/run/cdk-image-prefetcher}"
-: "${PREFETCH_LOCK_TIMEOUT_SECONDS:=900}"
+: "${PREFETCH_LOCK_TIMEOUT_SECONDS:=}"
 : "${PREFETCH_BACKOFF_BASE_MS:=1000}"
 : "${PREFETCH_BACKOFF_MAX_MS:=30000}"
 : "${PREFETCH_SNAPSHOTTER:=}"
@@ -92,6 +97,8 @@ readonly EXIT_OK=0 EXIT_FAIL=1 EXIT_INPUT=2 EXIT_AUTH=3 EXIT_NETWORK=4 \
 readonly NAMESPACE=k8s.io
 readonly LABEL_MANAGED=io.cri-containerd.image=managed
 readonly LABEL_PINNED=io.cri-containerd.pinned=pinned
+# Ours, next to every pin we set: which pins this script may remove (unpin_others), and no other.
+readonly LABEL_OWN_PIN=cdk-image-prefetcher.pinned=true
 
 START="${EPOCHREALTIME}"
 OUTCOME=failed
@@ -182,7 +189,11 @@ validate_inputs() {
   check maxDiskUsagePercent "$PREFETCH_MAX_DISK_PERCENT" "$RE_PERCENT"
   check pinImages "$PREFETCH_PIN" "$RE_BOOL"
   check maxAttempts "$PREFETCH_MAX_ATTEMPTS" "$RE_ATTEMPTS"
-  check PREFETCH_LOCK_TIMEOUT_SECONDS "$PREFETCH_LOCK_TIMEOUT_SECONDS" "$RE_COUNT"
+  check executionTimeout "$PREFETCH_EXECUTION_TIMEOUT" "$RE_COUNT"
+  ((10#$PREFETCH_EXECUTION_TIMEOUT >= 1 && 10#$PREFETCH_EXECUTION_TIMEOUT <= 172800)) ||
+    fail "$EXIT_INPUT" bad-input "executionTimeout must be 1-172800, got $PREFETCH_EXECUTION_TIMEOUT"
+  [ -z "$PREFETCH_LOCK_TIMEOUT_SECONDS" ] || check PREFETCH_LOCK_TIMEOUT_SECONDS "$PREFETCH_LOCK_TIMEOUT_SECONDS" "$RE_COUNT"
+  [ -z "$PREFETCH_CONTAINERD_WAIT_SECONDS" ] || check PREFETCH_CONTAINERD_WAIT_SECONDS "$PREFETCH_CONTAINERD_WAIT_SECONDS" "$RE_COUNT"
   check PREFETCH_BACKOFF_BASE_MS "$PREFETCH_BACKOFF_BASE_MS" "$RE_COUNT"
   check PREFETCH_BACKOFF_MAX_MS "$PREFETCH_BACKOFF_MAX_MS" "$RE_COUNT"
   [ -z "$PREFETCH_SNAPSHOTTER" ] || check PREFETCH_SNAPSHOTTER "$PREFETCH_SNAPSHOTTER" '^[a-z0-9_.-]{1,64}$'
@@ -214,10 +225,10 @@ export CONTAINERD_SUPPRESS_DEPRECATION_WARNINGS=1
 ctr_ns() { "${CTR[@]}" -n "$NAMESPACE" "$@"; }
 
 detect_containerd() {
-  command -v ctr >/dev/null 2>&1 || fail "$EXIT_CONTAINERD" containerd-unavailable "ctr not found on PATH"
+  local out="ctr not found on PATH"
+  command -v ctr >/dev/null 2>&1 || wait_containerd || fail "$EXIT_CONTAINERD" containerd-unavailable "ctr not found on PATH"
   command -v jq >/dev/null 2>&1 || fail "$EXIT_FAIL" failed "jq not found on PATH"
-  local out
-  if ! out="$(ctr version 2>&1)"; then
+  if ! out="$(ctr --connect-timeout 2s version 2>&1)" && ! wait_containerd; then
     fail "$EXIT_CONTAINERD" containerd-unavailable "containerd does not answer at ${CONTAINERD_ADDRESS:-the default socket}: ${out##*$'\n'}"
   fi
   # Client major version (reported): 2.x pulls in the daemon (transfer service) unless --local;
@@ -235,7 +246,7 @@ detect_containerd() {
   key="$(stat -c '%n %s %Y' "$(command -v containerd || echo /dev/null)" "$conf" /etc/containerd/*.toml \
     /etc/containerd/*/*.toml 2>/dev/null | sha256sum)"
   shopt -u nullglob
-  key="${key%% *}"
+  key="v2-${key%% *}" # v2: four values (discard_unpacked_layers added)
   if [ -r "$cache" ] && [ "$(head -n1 "$cache")" = "$key" ]; then
     parsed="$(tail -n +2 "$cache")"
   else
@@ -252,10 +263,12 @@ detect_containerd() {
     /^[ \t]*snapshotter[ \t]*=/ && snap == "" &&
       (section ~ /io\.containerd\.grpc\.v1\.cri["\047]\.containerd\]$/ || section ~ /io\.containerd\.cri\.v1\.images["\047]\]$/) { snap = val($0) }
     /^[ \t]*config_path[ \t]*=/ && cpath == "" && section ~ /\.registry\]$/ { cpath = val($0) }
-    END { printf "%s\n%s\n%s\n", root, snap, cpath }' <<<"$dump")"
+    /^[ \t]*discard_unpacked_layers[ \t]*=/ && discard == "" &&
+      (section ~ /io\.containerd\.grpc\.v1\.cri["\047]\.containerd\]$/ || section ~ /io\.containerd\.cri\.v1\.images["\047]\]$/) { discard = val($0) }
+    END { printf "%s\n%s\n%s\n%s\n", root, snap, cpath, discard }' <<<"$dump")"
     printf '%s\n%s\n' "$key" "$parsed" >"$cache.$$" 2>/dev/null && mv -f "$cache.$$" "$cache" 2>/dev/null
   fi
-  { read -r CONTAINERD_ROOT; read -r CRI_SNAPSHOTTER; read -r CERTS_PATH; } <<<"$parsed"
+  { read -r CONTAINERD_ROOT; read -r CRI_SNAPSHOTTER; read -r CERTS_PATH; read -r CRI_DISCARD; } <<<"$parsed"
   : "${CONTAINERD_ROOT:=/var/lib/containerd}"
   SNAPSHOTTER="${PREFETCH_SNAPSHOTTER:-${CRI_SNAPSHOTTER:-overlayfs}}"
   if [ -z "$PREFETCH_PLATFORM" ]; then
@@ -266,6 +279,32 @@ detect_containerd() {
     esac
   fi
   say "containerd ctr=${CTR_MAJOR:-?}.x snapshotter=${SNAPSHOTTER} root=${CONTAINERD_ROOT} platform=${PREFETCH_PLATFORM}"
+}
+
+# Boot order: on EKS AL2023, nodeadm-run.service (After=cloud-final.service) starts containerd, and
+# the SSM agent is not ordered against it: a joining node can receive the association before
+# containerd answers, and State Manager does not retry a run that failed. So wait for containerd and
+# its CRI plugin (the kubelet's image service; its status is "ok" once loaded), at most
+# PREFETCH_CONTAINERD_WAIT_SECONDS (default a quarter of the execution timeout, at most 600 s).
+# Sets `out` (the caller's) to the `ctr version` answer.
+wait_containerd() {
+  local limit="${PREFETCH_CONTAINERD_WAIT_SECONDS:-$((10#$PREFETCH_EXECUTION_TIMEOUT / 4 < 600 ? 10#$PREFETCH_EXECUTION_TIMEOUT / 4 : 600))}"
+  local start=$SECONDS cri=""
+  limit=$((10#$limit))
+  ((limit > 0)) || return 1
+  say "containerd does not answer at ${CONTAINERD_ADDRESS:-the default socket} (${out##*$'\n'}); waiting up to ${limit}s for it and its CRI plugin (a node still booting)"
+  while ((SECONDS - start < limit)); do
+    sleep 1
+    out="$(ctr --connect-timeout 1s version 2>&1)" || continue
+    cri="$(ctr plugins ls 2>/dev/null | awk '$2 == "cri" { print $NF }')"
+    if [ "$cri" = ok ]; then
+      say "containerd and its CRI plugin answered after $((SECONDS - start))s"
+      return 0
+    fi
+  done
+  [ -n "$cri" ] && out="containerd answers, its CRI plugin's status is ${cri}"
+  out+=$'\n'"no answer within ${limit}s"
+  return 1
 }
 
 # Local state, read without jq on the fast path (jq costs ~50 ms per start; the no-op run should
@@ -326,13 +365,18 @@ image_state() {
   local digest="$1" name _type dg rest info tag
   local -A target=() labels=()
   shift
+  # Only the references of DIGEST and TAGS (filters are alternatives): a node with hundreds of images
+  # lists only these (ctr reads each listed image's content for its size). Quoted: a filter value
+  # with '.', ':', '/' or '@' must be.
+  local filters=("name==\"${IMAGE}@${digest}\"")
+  for tag in "$@"; do filters+=("name==\"${IMAGE}:${tag}\""); done
   STATE=missing
   LABELED=1
   while read -r name _type dg rest; do
     [[ "$name" == "${IMAGE}"[@:]* ]] || continue
     target[$name]="$dg"
     labels[$name]="${rest##* }"
-  done < <(ctr_ns images ls 2>/dev/null)
+  done < <(ctr_ns images ls "${filters[@]}" 2>/dev/null)
   [ "${target[${IMAGE}@${digest}]:-}" = "$digest" ] || return 0
   platform_manifest "$digest" || return 0
   chain_id "$MANIFEST_DIGEST" "$MANIFEST_DOC" || return 0
@@ -342,16 +386,34 @@ image_state() {
   for name in "${IMAGE}@${digest}" "${@/#/${IMAGE}:}"; do
     [ "${target[$name]:-}" = "$digest" ] || STATE=unpacked
     [[ ",${labels[$name]:-}," == *",${LABEL_MANAGED},"* ]] || LABELED=""
-    [ "$PREFETCH_PIN" = true ] && [[ ",${labels[$name]:-}," != *",${LABEL_PINNED},"* ]] && LABELED=""
+    [ "$PREFETCH_PIN" = true ] && [[ ",${labels[$name]:-}," != *",${LABEL_PINNED},"*",${LABEL_OWN_PIN},"* ]] && LABELED=""
   done
   return 0
+}
+
+# Pins do not accumulate: after a run with pinImages, the images it made ready are this
+# repository's pinned ones; pins it set on the repository's other images (earlier tags, a tag's
+# previous digest) are removed, on both references. Only pins carrying LABEL_OWN_PIN: the CRI's
+# pinned_images (the sandbox image) and pins set by anyone else stay.
+unpin_others() {
+  local name _type dg rest keep=",${SUMMARY_DIGESTS},"
+  [ "$PREFETCH_PIN" = true ] || return 0
+  [[ " ${RESULTS[*]} " == *" pulled "* || " ${RESULTS[*]} " == *" present "* ]] || return 0
+  while read -r name _type dg rest; do
+    [[ "$name" == "${IMAGE}"[@:]* && ",${rest##* }," == *",${LABEL_OWN_PIN},"* && "$keep" != *",${dg},"* ]] || continue
+    if ctr_ns images label "$name" "${LABEL_PINNED%%=*}=" "${LABEL_OWN_PIN%%=*}=" >/dev/null; then
+      say "unpinned ${name} (no longer prefetched for ${IMAGE})"
+    else
+      say "could not unpin ${name}"
+    fi
+  done < <(ctr_ns images ls "name~=\"^${IMAGE//./[.]}[:@]\"" 2>/dev/null)
 }
 
 # Labels the CRI sets (and pinning); adding them is local and idempotent.
 label_refs() { # label_refs DIGEST TAG...
   local wanted=("$LABEL_MANAGED") ref digest="$1"
   shift
-  [ "$PREFETCH_PIN" = true ] && wanted+=("$LABEL_PINNED")
+  [ "$PREFETCH_PIN" = true ] && wanted+=("$LABEL_PINNED" "$LABEL_OWN_PIN")
   for ref in "${IMAGE}@${digest}" "${@/#/${IMAGE}:}"; do
     ctr_ns images label "$ref" "${wanted[@]}" >/dev/null ||
       fail "$EXIT_FAIL" failed "could not label $ref"
@@ -377,13 +439,27 @@ disk_guard() { # disk_guard [NEED_BYTES]: 1 (and SKIP_MESSAGE) when the pull mus
 
 # --------------------------------------------------------------------------------------------
 # Retries. classify reads an error text and says auth | notfound | transient.
+readonly RE_OTHER_403='https?://([^/:" ]+)[^ ]*:? 403 Forbidden'
 classify() {
   case "$1" in
     # Throttling first: containerd 1.x retries a 429 itself, then tries /blobs/ for the manifest and
     # logs "response was http.StatusNotFound"; that is ECR saying "slow down", not "no such image".
     *"429 Too Many Requests"* | *TOOMANYREQUESTS* | *ThrottlingException* | *"Rate exceeded"* | *TooManyRequests*)
       echo transient ;;
-    *401\ Unauthorized* | *403\ Forbidden* | *AccessDenied* | *UnrecognizedClient* | *ExpiredToken* | \
+    # A layer: ECR answers a layer request with a redirect to a presigned S3 URL, whose 403 means the
+    # URL expired or the node's clock is skewed, not that the token was refused (the manifest was just
+    # read with it): a retry asks ECR for a fresh URL. containerd names the URL it asked (ECR's
+    # /blobs/), not the one it was redirected to; another host's 403 is S3's too.
+    *"Request has expired"* | *RequestTimeTooSkewed* | *"X-Amz-"*"403 Forbidden"* | */blobs/sha256:*"403 Forbidden"*)
+      echo transient ;;
+    *"403 Forbidden"*)
+      if [[ "$1" =~ $RE_OTHER_403 && "${BASH_REMATCH[1]}" != "$HOST" ]]; then echo transient; else echo auth; fi ;;
+    # A local "not found" (the content store or a snapshotter: a layer blob removed by GC or another
+    # client between fetch and unpack) is not the registry's "no such tag": a retry fetches again.
+    *"content digest"*"not found"* | *"failed to extract layer"* | *"failed to get reader"* | \
+      *"failed to prepare extraction"* | *snapshot*"not found"* | *"does not exist: not found"*)
+      echo transient ;;
+    *401\ Unauthorized* | *AccessDenied* | *UnrecognizedClient* | *ExpiredToken* | \
       *InvalidSignature* | *"Unable to locate credentials"* | *"authorization failed"* | *"no basic auth"* | \
       *NotAuthorized* | *"not authorized"*)
       echo auth ;;
@@ -478,6 +554,25 @@ insert_after() {
   printf '%s' "$out" >"$3"
 }
 
+# The private copy as the edits below expect it: [host.'X'] tables written [host."X"] (TOML allows
+# both quotes; the edits look for double ones), and no Authorization key left in the server's header
+# tables (the token's replaces it: TOML refuses a key defined twice, and a stale one must not win).
+# Bash builtins only, like insert_after.
+tidy_hosts_toml() { # tidy_hosts_toml FILE SERVER
+  local line out="" table="" re_sq="^[[:space:]]*\\[[[:space:]]*host\\.'([^']*)'(.*)$" re_table='^[[:space:]]*\[([^]]*)\]'
+  local re_auth='^[[:space:]]*"?[Aa]uthorization"?[[:space:]]*='
+  while IFS= read -r line || [ -n "$line" ]; do
+    [[ "$line" =~ $re_sq ]] && line="[host.\"${BASH_REMATCH[1]}\"${BASH_REMATCH[2]}"
+    if [[ "$line" =~ $re_table ]]; then
+      table="${BASH_REMATCH[1]//[[:space:]]/}"
+    elif [[ "$line" =~ $re_auth ]] && [[ "$table" == header || "$table" == "host.\"$2\".header" ]]; then
+      continue
+    fi
+    out+="$line"$'\n'
+  done <"$1"
+  printf '%s' "$out" >"$1"
+}
+
 # A private registry host config for HOST: the node's own (certs.d/HOST from the CRI's config_path,
 # files copied so relative CA paths keep working) plus an Authorization header on the ECR host's
 # own entry only (mirrors keep their own settings and never see the token).
@@ -485,10 +580,15 @@ write_hosts_dir() {
   local dir="$WORK/hosts.d/$HOST" src="" p file server top auth
   mkdir -p "$dir"
   IFS=: read -r -a paths <<<"$CERTS_PATH"
+  # As containerd looks it up (remotes/docker/config HostDirFromRoot, root by root): HOST, else
+  # _default (a node-wide mirror such as Spegel's).
   for p in "${paths[@]}"; do
     [ -n "$p" ] && [ -d "$p/$HOST" ] && { src="$p/$HOST"; break; }
+    [ -n "$p" ] && [ -d "$p/_default" ] && { src="$p/_default"; break; }
   done
-  [ -n "$src" ] && cp -pR "$src/." "$dir/"
+  # -L: copies of the files, never links. A write below must not go through a link into the node's
+  # own configuration (a symlinked hosts.toml would collect the token there, run after run).
+  [ -n "$src" ] && cp -pRL "$src/." "$dir/"
   auth="Basic $(printf 'AWS:%s' "$TOKEN" | base64 -w0)"
   file="$dir/hosts.toml"
   if [ -s "$file" ]; then
@@ -506,6 +606,15 @@ write_hosts_dir() {
     printf '%s' "$top" >"$file"
   fi
   [ -n "${server:-}" ] || { server="https://${HOST}"; sed -i "1i server = \"${server}\"" "$file"; }
+  tidy_hosts_toml "$file" "$server"
+  # The token goes to the ECR host only: a node that routes HOST through another server (a
+  # pull-through proxy) keeps it, without our header.
+  if [[ ! "$server" =~ ^https://${HOST//./\\.}(:443)?/?$ ]]; then
+    say "registry config: the node serves ${HOST} through ${server}; the ECR token is not sent there"
+    chmod -R go-rwx "$WORK/hosts.d"
+    HOSTS_DIR="$WORK/hosts.d"
+    return 0
+  fi
   # The same header on the root server entry (the ECR host too), else a 404 from the host entry
   # falls through to it and ends as a 401.
   if grep -qE '^[[:space:]]*\[header\]' "$file"; then
@@ -617,9 +726,10 @@ prefetch_one() { # prefetch_one DIGEST TAG...
   # the wait runs out, the holder is still at it and reports its own outcome: this run skips.
   exec {lockfd}>"${PREFETCH_RUN_DIR}/locks/${digest#sha256:}.lock"
   if ! flock -n "$lockfd"; then
-    say "another prefetch of ${digest} is running; waiting up to ${PREFETCH_LOCK_TIMEOUT_SECONDS}s"
-    if ! flock -w "$PREFETCH_LOCK_TIMEOUT_SECONDS" "$lockfd"; then
-      skip_image "$lockfd" locked "another run on this node still holds the lock on ${digest} after ${PREFETCH_LOCK_TIMEOUT_SECONDS}s; it completes the image"
+    lock_wait
+    say "another prefetch of ${digest} is running; waiting up to ${LOCK_WAIT}s"
+    if ! flock -w "$LOCK_WAIT" "$lockfd"; then
+      skip_image "$lockfd" locked "another run on this node still holds the lock on ${digest} after ${LOCK_WAIT}s; it completes the image"
       return 0
     fi
   fi
@@ -653,6 +763,7 @@ prefetch_one() { # prefetch_one DIGEST TAG...
     [ "$STATE" = missing ] && fail "$EXIT_FAIL" failed "pull of ${digest} finished but the image is not unpacked for ${SNAPSHOTTER}"
     RESULTS+=(pulled)
     say "pulled and unpacked ${IMAGE}@${digest} in ${PULL_SECONDS}s (ctr images pull)"
+    discard_layers
   else
     RESULTS+=(present)
   fi
@@ -667,6 +778,41 @@ prefetch_one() { # prefetch_one DIGEST TAG...
   [ -n "$LABELED" ] || label_refs "$digest" "$@"
   say "ready ${IMAGE}@${digest} as $(printf '%s ' "${@/#/${IMAGE}:}")(${RESULTS[-1]})"
   exec {lockfd}>&-
+}
+
+# How long to wait for another run's lock -> LOCK_WAIT: PREFETCH_LOCK_TIMEOUT_SECONDS if set, else
+# until 30 s before the execution timeout (a 20 GB pull on a slow disk outlasts any fixed number; the
+# 30 s leave time to report the skip before SSM stops the script).
+lock_wait() {
+  if [ -n "$PREFETCH_LOCK_TIMEOUT_SECONDS" ]; then
+    LOCK_WAIT=$((10#$PREFETCH_LOCK_TIMEOUT_SECONDS))
+  else
+    LOCK_WAIT=$((10#$PREFETCH_EXECUTION_TIMEOUT - SECONDS - 30))
+  fi
+  ((LOCK_WAIT > 0)) || LOCK_WAIT=1
+}
+
+# discard_unpacked_layers = true in the CRI's config (EKS AL2023): the CRI's own pulls keep no layer
+# blob once unpacked: it drops the manifest's GC references to them (containerd
+# internal/cri/server/images/image_pull.go, ChildGCLabelsFilterLayers). The same after a verified
+# unpack (MANIFEST_DIGEST from image_state), then a synchronous GC, so that a prefetched image takes
+# no more disk than the kubelet's pull. Blobs another image or an active pull's lease still
+# references stay.
+discard_layers() {
+  [ "${CRI_DISCARD:-}" = true ] && [ -n "${MANIFEST_DIGEST:-}" ] || return 0
+  local line refs=() lease
+  line="$(ctr_ns content ls "digest==${MANIFEST_DIGEST}" 2>/dev/null | awk 'NR == 2 { print $NF }')"
+  IFS=, read -r -a refs <<<"$line"
+  refs=("${refs[@]/=*/=}")
+  local drop=()
+  for line in "${refs[@]}"; do [[ "$line" == containerd.io/gc.ref.content.l.* ]] && drop+=("$line"); done
+  ((${#drop[@]})) || return 0
+  if ctr_ns content label "$MANIFEST_DIGEST" "${drop[@]}" >/dev/null &&
+    lease="$(ctr_ns leases create 2>/dev/null)" && ctr_ns leases rm --sync "${lease%% *}" >/dev/null 2>&1; then
+    say "discarded ${#drop[@]} unpacked layer blobs (discard_unpacked_layers, as the CRI's pull)"
+  else
+    say "could not discard the unpacked layer blobs; they stay until the image is removed"
+  fi
 }
 
 # One image skipped (the run goes on with the others): skip_image LOCK_FD REASON MESSAGE
@@ -817,6 +963,7 @@ main() {
   else
     mode_newest
   fi
+  unpin_others
   # The run's outcome: pulled if any image was, else present if any was, else the first skip.
   case " ${RESULTS[*]} " in
     *" pulled "*) OUTCOME=pulled ;;

@@ -119,6 +119,8 @@ const PARAMETERS: ParameterSpec[] = [
     description: 'Seconds before SSM stops the script (at most 172800).',
     allowedPattern: whole('[1-9][0-9]{0,4}|1[0-6][0-9]{4}|17[0-1][0-9]{3}|172[0-7][0-9]{2}|172800'),
     default: '3600',
+    // SSM consumes it (timeoutSeconds); the script reads it too, to end its waits before it.
+    variable: 'PREFETCH_EXECUTION_TIMEOUT',
   },
 ];
 

@@ -64,6 +64,7 @@ describe('PrefetchDocument', () => {
       "PREFETCH_MAX_DISK_PERCENT='{{ maxDiskUsagePercent }}'",
       "PREFETCH_PIN='{{ pinImages }}'",
       "PREFETCH_MAX_ATTEMPTS='{{ maxAttempts }}'",
+      "PREFETCH_EXECUTION_TIMEOUT='{{ executionTimeout }}'",
     ]);
     expect(lines.slice(1 + assignments.length)).toEqual(scriptLines.slice(1));
   });
@@ -72,7 +73,7 @@ describe('PrefetchDocument', () => {
     // Only the inserted assignment lines may contain {{ ... }}.
     const lines: string[] = content.mainSteps[0].inputs.runCommand;
     const withReferences = lines.filter(line => /\{\{/.test(line));
-    expect(withReferences).toEqual(lines.slice(1, 12));
+    expect(withReferences).toEqual(lines.slice(1, 13));
     for (const line of withReferences) {
       const [, name] = /\{\{ (\w+) \}\}/.exec(line)!;
       expect(parameters[name]).toBeDefined();
