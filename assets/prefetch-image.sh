@@ -66,6 +66,13 @@
 #   one flock per digest so overlapping runs pull once.
 
 # shellcheck disable=SC2317 # finish, provider_password and fetch_object run through trap/with_retries
+# Bash 4.2 or newer (Amazon Linux 2 ships 4.2, AL2023 5.2): with 4.2, no EPOCHREALTIME (date gives the
+# time), no negative array index, and an empty array expands with ${a[@]+"${a[@]}"} under set -u.
+if [ -z "${BASH_VERSINFO:-}" ] || ((BASH_VERSINFO[0] * 100 + BASH_VERSINFO[1] < 402)); then
+  printf 'prefetch: error: bash 4.2 or newer is needed, this is %s\n' "${BASH_VERSION:-not bash}" >&2
+  printf 'prefetch: summary image=- digest=- outcome=unsupported-shell seconds=0.0 exit=1\n'
+  exit 1
+fi
 set -uo pipefail
 umask 077
 
@@ -100,7 +107,7 @@ readonly LABEL_PINNED=io.cri-containerd.pinned=pinned
 # Ours, next to every pin we set: which pins this script may remove (unpin_others), and no other.
 readonly LABEL_OWN_PIN=cdk-image-prefetcher.pinned=true
 
-START="${EPOCHREALTIME}"
+START="${EPOCHREALTIME:-$(date +%s.%N)}"
 OUTCOME=failed
 SUMMARY_IMAGE=-
 SUMMARY_DIGESTS=""
@@ -115,7 +122,7 @@ err() { printf 'prefetch: error: %s\n' "$*" >&2; }
 finish() {
   local rc=$?
   [ -n "$WORK" ] && rm -rf -- "$WORK"
-  local now="${EPOCHREALTIME}" secs
+  local now="${EPOCHREALTIME:-$(date +%s.%N)}" secs
   secs="$(awk -v a="$START" -v b="$now" 'BEGIN { printf "%.1f", b - a }')"
   [ "$rc" -ne 0 ] && case "$OUTCOME" in pulled | present | nothing | skipped-*) OUTCOME=failed ;; esac
   say "summary image=${SUMMARY_IMAGE} digest=${SUMMARY_DIGESTS:--} outcome=${OUTCOME} seconds=${secs} exit=${rc}"
@@ -251,7 +258,7 @@ detect_containerd() {
     parsed="$(tail -n +2 "$cache")"
   else
     if command -v containerd >/dev/null 2>&1; then
-      dump="$(containerd "${cfg[@]}" config dump 2>/dev/null)" || dump=""
+      dump="$(containerd ${cfg[@]+"${cfg[@]}"} config dump 2>/dev/null)" || dump=""
     fi
     [ -z "$dump" ] && [ -r "$conf" ] && dump="$(cat "$conf")"
     # Sections differ between 1.x ([plugins."io.containerd.grpc.v1.cri".containerd]) and 2.x
@@ -398,7 +405,7 @@ image_state() {
 unpin_others() {
   local name _type dg rest keep=",${SUMMARY_DIGESTS},"
   [ "$PREFETCH_PIN" = true ] || return 0
-  [[ " ${RESULTS[*]} " == *" pulled "* || " ${RESULTS[*]} " == *" present "* ]] || return 0
+  [[ " ${RESULTS[*]:-} " == *" pulled "* || " ${RESULTS[*]:-} " == *" present "* ]] || return 0
   while read -r name _type dg rest; do
     [[ "$name" == "${IMAGE}"[@:]* && ",${rest##* }," == *",${LABEL_OWN_PIN},"* && "$keep" != *",${dg},"* ]] || continue
     if ctr_ns images label "$name" "${LABEL_PINNED%%=*}=" "${LABEL_OWN_PIN%%=*}=" >/dev/null; then
@@ -582,7 +589,7 @@ write_hosts_dir() {
   IFS=: read -r -a paths <<<"$CERTS_PATH"
   # As containerd looks it up (remotes/docker/config HostDirFromRoot, root by root): HOST, else
   # _default (a node-wide mirror such as Spegel's).
-  for p in "${paths[@]}"; do
+  for p in ${paths[@]+"${paths[@]}"}; do
     [ -n "$p" ] && [ -d "$p/$HOST" ] && { src="$p/$HOST"; break; }
     [ -n "$p" ] && [ -d "$p/_default" ] && { src="$p/_default"; break; }
   done
@@ -752,14 +759,14 @@ prefetch_one() { # prefetch_one DIGEST TAG...
     local pull=(images pull --hosts-dir "$HOSTS_DIR" --snapshotter "$SNAPSHOTTER"
       --platform "$PREFETCH_PLATFORM" --label "$LABEL_MANAGED")
     [ "$PREFETCH_PIN" = true ] && pull+=(--label "$LABEL_PINNED")
-    local t0="${EPOCHREALTIME}"
+    local t0="${EPOCHREALTIME:-$(date +%s.%N)}"
     if ! with_retries "pull ${IMAGE}@${digest}" ctr_pull "${pull[@]}" "${IMAGE}@${digest}"; then
       say "the transfer service does not unpack for ${SNAPSHOTTER} (not in its unpack_config); pulling with ctr --local"
       with_retries "pull ${IMAGE}@${digest}" ctr_pull "${pull[@]}" --local "${IMAGE}@${digest}" ||
         fail "$EXIT_FAIL" failed "pull ${IMAGE}@${digest} --local: $RETRY_ERR"
     fi
     image_state "$digest" "$@"
-    PULL_SECONDS="$(awk -v a="$t0" -v b="${EPOCHREALTIME}" 'BEGIN { printf "%.3f", b - a }')"
+    PULL_SECONDS="$(awk -v a="$t0" -v b="${EPOCHREALTIME:-$(date +%s.%N)}" 'BEGIN { printf "%.3f", b - a }')"
     [ "$STATE" = missing ] && fail "$EXIT_FAIL" failed "pull of ${digest} finished but the image is not unpacked for ${SNAPSHOTTER}"
     RESULTS+=(pulled)
     say "pulled and unpacked ${IMAGE}@${digest} in ${PULL_SECONDS}s (ctr images pull)"
@@ -776,7 +783,7 @@ prefetch_one() { # prefetch_one DIGEST TAG...
     LABELED=""
   fi
   [ -n "$LABELED" ] || label_refs "$digest" "$@"
-  say "ready ${IMAGE}@${digest} as $(printf '%s ' "${@/#/${IMAGE}:}")(${RESULTS[-1]})"
+  say "ready ${IMAGE}@${digest} as $(printf '%s ' "${@/#/${IMAGE}:}")(${RESULTS[${#RESULTS[@]} - 1]})"
   exec {lockfd}>&-
 }
 
@@ -803,9 +810,8 @@ discard_layers() {
   local line refs=() lease
   line="$(ctr_ns content ls "digest==${MANIFEST_DIGEST}" 2>/dev/null | awk 'NR == 2 { print $NF }')"
   IFS=, read -r -a refs <<<"$line"
-  refs=("${refs[@]/=*/=}")
   local drop=()
-  for line in "${refs[@]}"; do [[ "$line" == containerd.io/gc.ref.content.l.* ]] && drop+=("$line"); done
+  for line in ${refs[@]+"${refs[@]}"}; do [[ "$line" == containerd.io/gc.ref.content.l.* ]] && drop+=("${line%%=*}="); done
   ((${#drop[@]})) || return 0
   if ctr_ns content label "$MANIFEST_DIGEST" "${drop[@]}" >/dev/null &&
     lease="$(ctr_ns leases create 2>/dev/null)" && ctr_ns leases rm --sync "${lease%% *}" >/dev/null 2>&1; then
@@ -836,7 +842,8 @@ jitter() {
   local total=$((10#$PREFETCH_JITTER_SECONDS * 1000)) ms since="" now
   ms="$(rand_ms "$total")"
   if [ -n "${EVENT_EPOCH:-}" ]; then
-    now="${EPOCHREALTIME/[.,]/}"
+    now="${EPOCHREALTIME:-$(date +%s.%6N)}"
+    now="${now/[.,]/}"
     since=$((now / 1000 - EVENT_EPOCH * 1000))
     ((since < 0)) && since=0 # clock skew: the push is "now"
     if ((ms > since)); then
@@ -915,7 +922,7 @@ mode_newest() {
         (. as $t | any($ARGS.positional[]; . as $p | $t | startswith($p)));
       [.imageDetails[] | .imageTags = [(.imageTags // [])[] | select(matches)] | select(.imageTags | length > 0)]
       | sort_by(.imagePushedAt | epoch) | last // empty
-      | [.imageDigest] + .imageTags | join(" ")' "${PREFIXES[@]}" <<<"$RETRY_OUT")" ||
+      | [.imageDigest] + .imageTags | join(" ")' ${PREFIXES[@]+"${PREFIXES[@]}"} <<<"$RETRY_OUT")" ||
     fail "$EXIT_FAIL" failed "could not read the describe-images answer"
   if [ -z "$pick" ]; then
     OUTCOME=nothing
@@ -965,7 +972,7 @@ main() {
   fi
   unpin_others
   # The run's outcome: pulled if any image was, else present if any was, else the first skip.
-  case " ${RESULTS[*]} " in
+  case " ${RESULTS[*]:-} " in
     *" pulled "*) OUTCOME=pulled ;;
     *" present "*) OUTCOME=present ;;
     *" skipped-"*) OUTCOME="${RESULTS[0]}" ;;

@@ -63,7 +63,7 @@ bare_pull() {
 script_pull() {
   env PREFETCH_ACCOUNT_ID="$E2E_ACCOUNT" PREFETCH_REGION="$E2E_REGION" PREFETCH_REPOSITORY="$REPO" \
     PREFETCH_IMAGE_TAGS=v1 PREFETCH_IMAGE_DIGEST="$DIGEST" PREFETCH_JITTER_SECONDS=0 \
-    bash "$E2E_SCRIPT" >"$E2E_WORK/script.out" 2>&1 || { cat "$E2E_WORK/script.out" >&2; die "script failed"; }
+    "${E2E_BASH:-bash}" "$E2E_SCRIPT" >"$E2E_WORK/script.out" 2>&1 || { cat "$E2E_WORK/script.out" >&2; die "script failed"; }
   tail -n 1 "$E2E_WORK/script.out" >&2
   # The script's own `ctr images pull` step (0 when the image was present).
   SCRIPT_PULL="$(sed -n 's/.*pulled and unpacked .* in \([0-9.]*\)s (ctr images pull).*/\1/p' "$E2E_WORK/script.out")"

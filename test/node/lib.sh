@@ -24,6 +24,10 @@ E2E_NS=k8s.io
 E2E_REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 # The node script under test (E2E_SCRIPT: another version, e.g. to measure what a change gained).
 E2E_SCRIPT="${E2E_SCRIPT:-${E2E_REPO_ROOT}/assets/prefetch-image.sh}"
+# The shell the script runs under (E2E_BASH: another bash, e.g. Amazon Linux 2's 4.2): the script is
+# run as `$E2E_BASH SCRIPT`; without it, the rendered document is executed (its shebang, /bin/bash).
+E2E_BASH="${E2E_BASH:-}"
+E2E_RUN_WITH=(${E2E_BASH:+"$E2E_BASH"})
 
 log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 die() { log "FATAL: $*"; exit 1; }

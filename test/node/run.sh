@@ -37,7 +37,7 @@ run_ssm() {
     return 100
   fi
   local t="$EPOCHREALTIME" rc
-  env PREFETCH_BACKOFF_BASE_MS=50 "$@" "$script" >"$OUT" 2>&1
+  env PREFETCH_BACKOFF_BASE_MS=50 "$@" "${E2E_RUN_WITH[@]}" "$script" >"$OUT" 2>&1
   rc=$?
   RUN_SECONDS="$(awk -v a="$t" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.3f", b - a }')"
   return "$rc"
@@ -46,7 +46,7 @@ run_ssm() {
 # run_env [ENV=VALUE...]: the script stand-alone, inputs from the environment.
 run_env() {
   env PREFETCH_ACCOUNT_ID="$E2E_ACCOUNT" PREFETCH_REGION="$E2E_REGION" PREFETCH_REPOSITORY="$REPO" \
-    PREFETCH_JITTER_SECONDS=0 PREFETCH_BACKOFF_BASE_MS=50 "$@" bash "$E2E_SCRIPT" >"$OUT" 2>&1
+    PREFETCH_JITTER_SECONDS=0 PREFETCH_BACKOFF_BASE_MS=50 "$@" "${E2E_BASH:-bash}" "$E2E_SCRIPT" >"$OUT" 2>&1
 }
 
 params() { # params KEY=VALUE... -> the JSON EventBridge hands SSM ({"name": ["value"]})
@@ -137,7 +137,7 @@ push_artifact() {
 kill_when() { # kill_when CONDITION_FUNCTION: start a pull of the big image, SIGKILL its group on CONDITION
   e2e_wipe_images
   setsid env PREFETCH_ACCOUNT_ID="$E2E_ACCOUNT" PREFETCH_REGION="$E2E_REGION" PREFETCH_REPOSITORY="$REPO" \
-    PREFETCH_JITTER_SECONDS=0 PREFETCH_IMAGE_TAGS=big PREFETCH_IMAGE_DIGEST="$DBIG" bash "$E2E_SCRIPT" >"$OUT" 2>&1 &
+    PREFETCH_JITTER_SECONDS=0 PREFETCH_IMAGE_TAGS=big PREFETCH_IMAGE_DIGEST="$DBIG" "${E2E_BASH:-bash}" "$E2E_SCRIPT" >"$OUT" 2>&1 &
   local pid=$! i
   for i in $(seq 400); do
     if "$1"; then
@@ -320,7 +320,7 @@ e2e_wipe_images
 run_env PREFETCH_IMAGE_TAGS=v2 PREFETCH_IMAGE_DIGEST="$D2" &
 p1=$!
 env PREFETCH_ACCOUNT_ID="$E2E_ACCOUNT" PREFETCH_REGION="$E2E_REGION" PREFETCH_REPOSITORY="$REPO" \
-  PREFETCH_JITTER_SECONDS=0 PREFETCH_IMAGE_TAGS=v2 PREFETCH_IMAGE_DIGEST="$D2" bash "$E2E_SCRIPT" >"$OUT.2" 2>&1 &
+  PREFETCH_JITTER_SECONDS=0 PREFETCH_IMAGE_TAGS=v2 PREFETCH_IMAGE_DIGEST="$D2" "${E2E_BASH:-bash}" "$E2E_SCRIPT" >"$OUT.2" 2>&1 &
 p2=$!
 wait "$p1"; r1=$?
 wait "$p2"; r2=$?
