@@ -802,9 +802,9 @@ lock_wait() {
 # discard_unpacked_layers = true in the CRI's config (EKS AL2023): the CRI's own pulls keep no layer
 # blob once unpacked: it drops the manifest's GC references to them (containerd
 # internal/cri/server/images/image_pull.go, ChildGCLabelsFilterLayers). The same after a verified
-# unpack (MANIFEST_DIGEST from image_state), then a synchronous GC, so that a prefetched image takes
-# no more disk than the kubelet's pull. Blobs another image or an active pull's lease still
-# references stay.
+# unpack (MANIFEST_DIGEST from image_state), then a GC (scheduled by removing an empty lease; it runs
+# in the daemon, as after the CRI's pull), so that a prefetched image takes no more disk than the
+# kubelet's pull. Blobs another image or an active pull's lease still references stay.
 discard_layers() {
   [ "${CRI_DISCARD:-}" = true ] && [ -n "${MANIFEST_DIGEST:-}" ] || return 0
   local line refs=() lease
@@ -814,7 +814,7 @@ discard_layers() {
   for line in ${refs[@]+"${refs[@]}"}; do [[ "$line" == containerd.io/gc.ref.content.l.* ]] && drop+=("${line%%=*}="); done
   ((${#drop[@]})) || return 0
   if ctr_ns content label "$MANIFEST_DIGEST" "${drop[@]}" >/dev/null &&
-    lease="$(ctr_ns leases create 2>/dev/null)" && ctr_ns leases rm --sync "${lease%% *}" >/dev/null 2>&1; then
+    lease="$(ctr_ns leases create 2>/dev/null)" && ctr_ns leases rm "${lease%% *}" >/dev/null 2>&1; then
     say "discarded ${#drop[@]} unpacked layer blobs (discard_unpacked_layers, as the CRI's pull)"
   else
     say "could not discard the unpacked layer blobs; they stay until the image is removed"
