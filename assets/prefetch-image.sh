@@ -393,7 +393,8 @@ image_state() {
   for name in "${IMAGE}@${digest}" "${@/#/${IMAGE}:}"; do
     [ "${target[$name]:-}" = "$digest" ] || STATE=unpacked
     [[ ",${labels[$name]:-}," == *",${LABEL_MANAGED},"* ]] || LABELED=""
-    [ "$PREFETCH_PIN" = true ] && [[ ",${labels[$name]:-}," != *",${LABEL_PINNED},"*",${LABEL_OWN_PIN},"* ]] && LABELED=""
+    [ "$PREFETCH_PIN" = true ] && [[ ",${labels[$name]:-}," != *",${LABEL_PINNED},"* ]] && LABELED=""
+    [ "$PREFETCH_PIN" = true ] && [[ ",${labels[$name]:-}," != *",${LABEL_OWN_PIN},"* ]] && LABELED=""
   done
   return 0
 }
