@@ -27,7 +27,9 @@
 #   30 s before the execution timeout), PREFETCH_CONTAINERD_WAIT_SECONDS (a quarter of it, at most 600),
 #   PREFETCH_BACKOFF_BASE_MS (1000), PREFETCH_BACKOFF_MAX_MS (30000), PREFETCH_PLATFORM (linux/<arch>),
 #   PREFETCH_ECR_CREDENTIAL_PROVIDER (/etc/eks/image-credential-provider/ecr-credential-provider),
-#   PREFETCH_AWS_CLI (aws: the CLI used for get-login-password and describe-images).
+#   PREFETCH_AWS_CLI (aws: the CLI used for get-login-password and describe-images),
+#   PREFETCH_PULL (auto: the CRI's PullImage when curl speaks HTTP/2 and the snapshotter and platform
+#   are the CRI's, else ctr; cri; ctr).
 #
 # Exit codes. SSM marks any non-zero exit Failed, and a rollout's MaxErrors counts Failed nodes, so a
 # node that is fine but for which the pull is not meant exits 0 too; the summary's outcome tells them
@@ -89,6 +91,7 @@ umask 077
 : "${PREFETCH_MAX_ATTEMPTS:=5}"
 : "${PREFETCH_EXECUTION_TIMEOUT:=3600}"
 : "${PREFETCH_CONTAINERD_WAIT_SECONDS:=}"
+: "${PREFETCH_PULL:=auto}"
 : "${PREFETCH_RUN_DIR:=/run/cdk-image-prefetcher}"
 : "${PREFETCH_LOCK_TIMEOUT_SECONDS:=}"
 : "${PREFETCH_BACKOFF_BASE_MS:=1000}"
@@ -205,6 +208,9 @@ validate_inputs() {
   check PREFETCH_BACKOFF_MAX_MS "$PREFETCH_BACKOFF_MAX_MS" "$RE_COUNT"
   [ -z "$PREFETCH_SNAPSHOTTER" ] || check PREFETCH_SNAPSHOTTER "$PREFETCH_SNAPSHOTTER" '^[a-z0-9_.-]{1,64}$'
   [ -z "$PREFETCH_PLATFORM" ] || check PREFETCH_PLATFORM "$PREFETCH_PLATFORM" '^[a-z0-9]+/[a-z0-9]+(/[a-z0-9]+)?$'
+  check PREFETCH_PULL "$PREFETCH_PULL" '^(auto|cri|ctr)$'
+  # The CRI pulls for the node's platform and its own snapshotter: any other asks for ctr.
+  [ -z "$PREFETCH_PLATFORM" ] || [ "$PREFETCH_PULL" != auto ] || PREFETCH_PULL=ctr
 
   IFS=, read -r -a TAGS <<<"$PREFETCH_IMAGE_TAGS"
   IFS=, read -r -a PREFIXES <<<"$PREFETCH_TAG_PREFIXES"
@@ -278,6 +284,7 @@ detect_containerd() {
   { read -r CONTAINERD_ROOT; read -r CRI_SNAPSHOTTER; read -r CERTS_PATH; read -r CRI_DISCARD; } <<<"$parsed"
   : "${CONTAINERD_ROOT:=/var/lib/containerd}"
   SNAPSHOTTER="${PREFETCH_SNAPSHOTTER:-${CRI_SNAPSHOTTER:-overlayfs}}"
+  [ "$SNAPSHOTTER" = "${CRI_SNAPSHOTTER:-overlayfs}" ] || [ "$PREFETCH_PULL" != auto ] || PREFETCH_PULL=ctr
   if [ -z "$PREFETCH_PLATFORM" ]; then
     case "$(uname -m)" in
       x86_64) PREFETCH_PLATFORM=linux/amd64 ;;
@@ -474,8 +481,9 @@ classify() {
     *RepositoryNotFoundException* | *ImageNotFoundException* | *": not found"* | *"404 Not Found"* | \
       *MANIFEST_UNKNOWN* | *NAME_UNKNOWN*)
       echo notfound ;;
-    # containerd 2.x transfer service: the snapshotter is not in its unpack_config.
-    *"no unpack platforms defined"*) echo unpack-config ;;
+    # containerd 2.x transfer service: the snapshotter is not in its unpack_config. (Also the CRI
+    # without the runtime.v1 image service, gRPC UNIMPLEMENTED: the caller pulls with ctr.)
+    *"no unpack platforms defined"* | *"CRI PullImage: grpc-status 12:"*) echo unpack-config ;;
     *) echo transient ;;
   esac
 }
@@ -761,7 +769,9 @@ prefetch_one() { # prefetch_one DIGEST TAG...
       --platform "$PREFETCH_PLATFORM" --label "$LABEL_MANAGED")
     [ "$PREFETCH_PIN" = true ] && pull+=(--label "$LABEL_PINNED")
     local t0="${EPOCHREALTIME:-$(date +%s.%N)}"
-    if ! with_retries "pull ${IMAGE}@${digest}" ctr_pull "${pull[@]}" "${IMAGE}@${digest}"; then
+    if cri_pull_usable && with_retries "pull ${IMAGE}@${digest} (CRI)" cri_pull "${IMAGE}@${digest}"; then
+      PULLED_WITH="the CRI's PullImage"
+    elif ! with_retries "pull ${IMAGE}@${digest}" ctr_pull "${pull[@]}" "${IMAGE}@${digest}"; then
       say "the transfer service does not unpack for ${SNAPSHOTTER} (not in its unpack_config); pulling with ctr --local"
       with_retries "pull ${IMAGE}@${digest}" ctr_pull "${pull[@]}" --local "${IMAGE}@${digest}" ||
         fail "$EXIT_FAIL" failed "pull ${IMAGE}@${digest} --local: $RETRY_ERR"
@@ -770,7 +780,7 @@ prefetch_one() { # prefetch_one DIGEST TAG...
     PULL_SECONDS="$(awk -v a="$t0" -v b="${EPOCHREALTIME:-$(date +%s.%N)}" 'BEGIN { printf "%.3f", b - a }')"
     [ "$STATE" = missing ] && fail "$EXIT_FAIL" failed "pull of ${digest} finished but the image is not unpacked for ${SNAPSHOTTER}"
     RESULTS+=(pulled)
-    say "pulled and unpacked ${IMAGE}@${digest} in ${PULL_SECONDS}s (ctr images pull)"
+    say "pulled and unpacked ${IMAGE}@${digest} in ${PULL_SECONDS}s (${PULLED_WITH:-ctr images pull})"
     discard_layers
   else
     RESULTS+=(present)
@@ -786,6 +796,67 @@ prefetch_one() { # prefetch_one DIGEST TAG...
   [ -n "$LABELED" ] || label_refs "$digest" "$@"
   say "ready ${IMAGE}@${digest} as $(printf '%s ' "${@/#/${IMAGE}:}")(${RESULTS[${#RESULTS[@]} - 1]})"
   exec {lockfd}>&-
+}
+
+# The kubelet's own pull: the CRI's PullImage, called over containerd's socket (gRPC is HTTP/2 with
+# length-prefixed protobuf; curl speaks it). It takes the node's registry config (config_path) and
+# snapshotter, unpacks each layer as it arrives on every containerd version (1.x `ctr images pull`
+# downloads everything first) and drops layer blobs where discard_unpacked_layers says so: the same
+# time and disk as the kubelet's pull. The CRI sends the credentials to the image's own host only
+# (containerd CRI registryHosts); the token travels in the request body, from a mode 600 file.
+# cri-api runtime/v1 api.proto: PullImageRequest { ImageSpec image = 1; AuthConfig auth = 2; },
+# ImageSpec { string image = 1; }, AuthConfig { string username = 1; string password = 2; }.
+CRI_PULL=""
+cri_pull_usable() {
+  if [ -z "$CRI_PULL" ]; then
+    CRI_PULL=no
+    case "$PREFETCH_PULL" in
+      cri) CRI_PULL=yes ;;
+      auto) command -v curl >/dev/null 2>&1 && [[ "$(curl -V 2>/dev/null)" == *HTTP2* ]] && CRI_PULL=yes ;;
+    esac
+  fi
+  [ "$CRI_PULL" = yes ]
+}
+varint() { # varint N -> VARINT (printf %b escapes), VARINT_BYTES
+  local n="$1" b
+  VARINT=""
+  while ((n > 127)); do
+    printf -v b '\\x%02x' $(((n & 127) | 128))
+    VARINT+="$b"
+    n=$((n >> 7))
+  done
+  printf -v b '\\x%02x' "$n"
+  VARINT+="$b"
+  VARINT_BYTES=$((${#VARINT} / 4))
+}
+cri_pull() { # cri_pull REF
+  local ref="$1" sock="${CONTAINERD_ADDRESS:-/run/containerd/containerd.sock}" v_ref v_tok v_spec v_auth n_spec n_auth n_msg
+  local LC_ALL=C status msg
+  sock="${sock#unix://}"
+  varint "${#ref}"; v_ref="$VARINT"; n_spec=$((1 + VARINT_BYTES + ${#ref}))
+  varint "${#TOKEN}"; v_tok="$VARINT"; n_auth=$((5 + 1 + VARINT_BYTES + ${#TOKEN}))
+  varint "$n_spec"; v_spec="$VARINT"; n_msg=$((1 + VARINT_BYTES + n_spec))
+  varint "$n_auth"; v_auth="$VARINT"; n_msg=$((n_msg + 1 + VARINT_BYTES + n_auth))
+  # gRPC frame: no compression, 4-byte big-endian length. Builtins only: the token must not reach a
+  # command line.
+  local frame
+  printf -v frame '\\x%02x\\x%02x\\x%02x\\x%02x' $((n_msg >> 24 & 255)) $((n_msg >> 16 & 255)) $((n_msg >> 8 & 255)) $((n_msg & 255))
+  {
+    printf '\x00%b' "$frame"
+    printf '\x0a%b\x0a%b%s' "$v_spec" "$v_ref" "$ref"
+    printf '\x12%b\x0a\x03AWS\x12%b%s' "$v_auth" "$v_tok" "$TOKEN"
+  } >"$WORK/pull.req"
+  if ! curl -sS --http2-prior-knowledge --unix-socket "$sock" -H 'content-type: application/grpc' -H 'te: trailers' \
+    --data-binary "@$WORK/pull.req" -D "$WORK/pull.h" -o "$WORK/pull.out" \
+    http://localhost/runtime.v1.ImageService/PullImage; then
+    echo "CRI PullImage: no answer from ${sock}" >&2
+    return 1
+  fi
+  status="$(sed -n 's/^grpc-status: *\([0-9]*\).*/\1/p' "$WORK/pull.h" | tail -n 1)"
+  [ "$status" = 0 ] && return 0
+  msg="$(sed -n 's/^grpc-message: *//p' "$WORK/pull.h" | tail -n 1 | tr -d '\r')"
+  printf 'CRI PullImage: grpc-status %s: %b\n' "${status:-none}" "${msg//%/\\x}" >&2
+  return 1
 }
 
 # How long to wait for another run's lock -> LOCK_WAIT: PREFETCH_LOCK_TIMEOUT_SECONDS if set, else

@@ -162,7 +162,8 @@ e2e_start_registry
 if [ "$E2E_CONTAINERD_MAJOR" -lt 2 ]; then
   e2e_wipe_images
   layer0="$(jq -r '.layers[0].digest' "$E2E_WORK/images/big/blobs/sha256/${DBIG#sha256:}")"
-  run_env PREFETCH_IMAGE_TAGS=big PREFETCH_IMAGE_DIGEST="$DBIG" &
+  # (The ctr pull path, the script's fallback where the CRI's PullImage is not usable.)
+  run_env PREFETCH_IMAGE_TAGS=big PREFETCH_IMAGE_DIGEST="$DBIG" PREFETCH_PULL=ctr &
   pid=$!
   arranged=""
   for _ in $(seq 500); do
@@ -184,6 +185,23 @@ if [ "$E2E_CONTAINERD_MAJOR" -lt 2 ]; then
 else
   echo "# (the local 'not found' between download and unpack: 1.x only; 2.x unpacks each layer as it arrives)"
 fi
+
+# --- as fast and as small as the kubelet's pull --------------------------------------------------
+echo "# the pull is the kubelet's own: the CRI's PullImage (same time and disk as the kubelet's pull)"
+e2e_wipe_images
+run_ssm "$(params imageTags=big imageDigest="$DBIG")"
+expect "big image pulled through the CRI's PullImage" $? 0 "pulled and unpacked .* \\(the CRI's PullImage\\)"
+check "... both references, usable by the CRI" test "$(ref_digest "$IMG:big") $(ref_digest "$IMG@$DBIG")" = "$DBIG $DBIG"
+check "... CRI ImageStatus finds it by digest" e2e_cri_knows "$IMG@$DBIG" "$IMG:big" "$IMG@$DBIG"
+if [ "$E2E_CONTAINERD_MAJOR" -ge 2 ]; then
+  no_big_layers() { [ "$(layer_blobs "$DBIG" | cut -d/ -f1)" = 0 ]; }
+  check "... discard_unpacked_layers: no layer blob kept once GC ran (within 5 s)" e2e_poll no_big_layers
+fi
+out="$(e2e_ctr run --rm "$IMG:big" "t-$RANDOM" 2>&1)"
+check "... a container starts from it" test "$out" = "big image"
+e2e_wipe_images
+run_env PREFETCH_IMAGE_TAGS=big PREFETCH_IMAGE_DIGEST="$DBIG" PREFETCH_PULL=ctr
+expect "PREFETCH_PULL=ctr: the ctr path still works" $? 0 "pulled and unpacked .* \\(ctr images pull\\)"
 
 # --- pins ----------------------------------------------------------------------------------------------
 echo "# pins do not accumulate (pinImages=true): a run keeps its own images pinned and unpins its older ones"

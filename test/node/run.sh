@@ -556,13 +556,13 @@ while kill -0 "$pid" 2>/dev/null; do
     mapfile -d '' -t argv 2>/dev/null <"$f" || continue
     c="${argv[*]}"
     [[ "$c" == *"$needle"* || "$c" == *"$needle64"* ]] && { leaks=$((leaks + 1)); echo "# LEAK: $f"; }
-    [[ "$c" == *"images pull"*"$DBIG"* ]] && saw_pull=1
+    [[ "$c" == *"images pull"*"$DBIG"* || "$c" == *"--unix-socket"*"ImageService/PullImage"* ]] && saw_pull=1
   done
   samples=$((samples + 1))
 done
 wait "$pid"
 expect "big pull while sampling" $? 0 "outcome=pulled"
-check "sampled /proc/*/cmdline $samples times, saw the ctr pull, no token ($leaks leaks)" test "$saw_pull$leaks" = 10
+check "sampled /proc/*/cmdline $samples times, saw the pull (the CRI's PullImage through curl, or ctr), no token ($leaks leaks)" test "$saw_pull$leaks" = 10
 leftover=("$PREFETCH_RUN_DIR"/run.*)
 check "private files removed on exit" test ! -e "${leftover[0]}"
 
