@@ -235,19 +235,29 @@ else
 fi
 
 # --- busy image store ------------------------------------------------------------------------------
-echo "# a busy image store: the no-op path with 200 other images"
+echo "# a busy image store: the no-op path does not slow down with 200 other images"
+# reruns N: the median of N reruns of the v1 push event, in BUSY (all present, exit 0: BAD counts the others)
+reruns() {
+  local times=() i
+  for ((i = 0; i < $1; i++)); do
+    run_ssm "$(params imageTags=v1 imageDigest="$D1")" || BAD=$((BAD + 1))
+    grep -q "outcome=present" "$OUT" || BAD=$((BAD + 1))
+    times+=("$RUN_SECONDS")
+  done
+  BUSY="$(printf '%s\n' "${times[@]}" | sort -g | sed -n "$((($1 + 1) / 2))p")"
+  BUSY_ALL="${times[*]}"
+}
 e2e_wipe_images
 run_ssm "$(params imageTags=v1 imageDigest="$D1")"
 expect "v1 pulled" $? 0 "outcome=pulled"
+BAD=0
+reruns 5
+quiet="$BUSY" quiet_all="$BUSY_ALL"
 e2e_fill_store 200
 check "200 more images in the store ($(e2e_ctr images ls -q | wc -l) references)" test "$(e2e_ctr images ls -q | wc -l)" -ge 200
-times=()
-bad=0
-for _ in 1 2 3 4 5; do
-  run_ssm "$(params imageTags=v1 imageDigest="$D1")" || bad=$((bad + 1))
-  grep -q "outcome=present" "$OUT" || bad=$((bad + 1))
-  times+=("$RUN_SECONDS")
-done
-busy="$(printf '%s\n' "${times[@]}" | sort -g | sed -n 3p)"
-check "5 reruns with 200 other images: outcome=present, exit 0 ($bad not)" test "$bad" = 0
-check "median of 5 reruns with 200 other images ${busy}s <= 0.3 s (${times[*]})" awk -v s="$busy" 'BEGIN { exit !(s <= 0.3) }'
+reruns 5
+check "10 reruns: outcome=present, exit 0 ($BAD not)" test "$BAD" = 0
+# The figure (at most 0.3 s) is the bench's (busyStoreRerunSeconds); here, on a shared machine, that
+# the store's size does not matter: before, the script listed (and sized) every image in k8s.io.
+check "median rerun with 200 other images ${BUSY}s ($BUSY_ALL) within 0.1 s of the median without ${quiet}s ($quiet_all)" \
+  awk -v a="$BUSY" -v b="$quiet" 'BEGIN { exit !(a <= b + 0.1) }'
