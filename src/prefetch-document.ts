@@ -143,6 +143,14 @@ export class PrefetchDocument extends Construct {
     return (stack.node.tryFindChild(id) as PrefetchDocument | undefined) ?? new PrefetchDocument(stack, id);
   }
 
+  /**
+   * The lines of a shell script but those that hold only a comment.
+   * @internal
+   */
+  public static _withoutCommentLines(lines: string[]): string[] {
+    return lines.filter(line => !/^\s*#/.test(line));
+  }
+
   /** The CloudFormation document resource. */
   public readonly resource: ssm.CfnDocument;
 
@@ -169,7 +177,10 @@ export class PrefetchDocument extends Construct {
 /** The document content: parameters and the script with their assignments inserted after its shebang. */
 function renderContent(): any {
   const script = fs.readFileSync(SCRIPT_PATH, 'utf8').replace(/\n+$/, '').split('\n');
-  const [shebang, ...body] = script;
+  const [shebang, ...code] = script;
+  // Without its comment lines (a third of the file, for its maintainers): SSM's 64 KB limit holds
+  // the code. test/document-comments.test.ts checks that every function's code stays the same.
+  const body = PrefetchDocument._withoutCommentLines(code);
   const assignments = PARAMETERS
     .filter(p => p.variable)
     // allowedPattern excludes quotes, so a single-quoted assignment cannot be broken out of.

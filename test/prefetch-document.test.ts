@@ -46,12 +46,13 @@ describe('PrefetchDocument', () => {
     }
   });
 
-  test('runs the packaged script unchanged, with the parameter assignments after its shebang', () => {
+  test('runs the packaged script\'s code unchanged (its comment lines left out), with the parameter assignments after its shebang', () => {
     const lines: string[] = content.mainSteps[0].inputs.runCommand;
     const scriptLines = SCRIPT.replace(/\n+$/, '').split('\n');
+    const body = PrefetchDocument._withoutCommentLines(scriptLines.slice(1));
     expect(lines[0]).toBe('#!/bin/bash');
     expect(scriptLines[0]).toBe('#!/bin/bash');
-    const assignments = lines.slice(1, lines.length - scriptLines.length + 1);
+    const assignments = lines.slice(1, lines.length - body.length);
     expect(assignments).toEqual([
       "PREFETCH_ACCOUNT_ID='{{ accountId }}'",
       "PREFETCH_REGION='{{ region }}'",
@@ -66,7 +67,7 @@ describe('PrefetchDocument', () => {
       "PREFETCH_MAX_ATTEMPTS='{{ maxAttempts }}'",
       "PREFETCH_EXECUTION_TIMEOUT='{{ executionTimeout }}'",
     ]);
-    expect(lines.slice(1 + assignments.length)).toEqual(scriptLines.slice(1));
+    expect(lines.slice(1 + assignments.length)).toEqual(body);
   });
 
   test('the script refers to no parameter: SSM refuses a document that names an undeclared one, even in a comment', () => {

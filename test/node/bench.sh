@@ -65,8 +65,8 @@ script_pull() {
     PREFETCH_IMAGE_TAGS=v1 PREFETCH_IMAGE_DIGEST="$DIGEST" PREFETCH_JITTER_SECONDS=0 \
     "${E2E_BASH:-bash}" "$E2E_SCRIPT" >"$E2E_WORK/script.out" 2>&1 || { cat "$E2E_WORK/script.out" >&2; die "script failed"; }
   tail -n 1 "$E2E_WORK/script.out" >&2
-  # The script's own `ctr images pull` step (0 when the image was present).
-  SCRIPT_PULL="$(sed -n 's/.*pulled and unpacked .* in \([0-9.]*\)s (ctr images pull).*/\1/p' "$E2E_WORK/script.out")"
+  # The script's own pull step (the CRI's PullImage or ctr; 0 when the image was present).
+  SCRIPT_PULL="$(sed -n 's/.*pulled and unpacked .* in \([0-9.]*\)s (.*/\1/p' "$E2E_WORK/script.out")"
   : "${SCRIPT_PULL:=0}"
 }
 # The kubelet's pull: the CRI's PullImage (crictl), with the node's registry config (config_path).

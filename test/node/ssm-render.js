@@ -55,7 +55,8 @@ function defaultDocument(scriptPath = path.join(__dirname, '..', '..', 'assets',
     mainSteps: [{
       action: 'aws:runShellScript',
       name: 'prefetchImage',
-      inputs: { runCommand: [lines[0], ...assignments, ...lines.slice(1)] },
+      // Without comment lines, as the construct embeds it (src/prefetch-document.ts).
+      inputs: { runCommand: [lines[0], ...assignments, ...lines.slice(1).filter((l) => !/^\s*#/.test(l))] },
     }],
   };
 }
