@@ -15,6 +15,8 @@
 #   PREFETCH_EVENT_TIME     the push's time (YYYY-MM-DDThh:mm:ssZ, the EventBridge event's), or empty
 #   PREFETCH_RECORD_TABLE, PREFETCH_RECORD_KEY   with no tags: the DynamoDB item where the push leg
 #                           records the newest image (digest, tags, pushedAt), read before any search
+#   PREFETCH_EXECUTION_TIMEOUT (3600)  the document's executionTimeout: SSM stops the script after it, so
+#                           every wait (containerd at boot, another run's lock) ends before it
 # Modes:
 #   digest + one tag  pull exactly that digest, then add the tag reference (push event)
 #   tags, no digest   resolve each tag against the registry, pull its digest, add both references
@@ -25,10 +27,13 @@
 # Node-side knobs (environment only, not document parameters):
 #   CONTAINERD_ADDRESS (ctr default), PREFETCH_SNAPSHOTTER (default: the CRI's, else overlayfs),
 #   PREFETCH_CONTAINERD_CONFIG (file for `containerd config dump`), PREFETCH_RUN_DIR
-#   (/run/cdk-image-prefetcher: locks and private temp files), PREFETCH_LOCK_TIMEOUT_SECONDS (900),
+#   (/run/cdk-image-prefetcher: locks and private temp files), PREFETCH_LOCK_TIMEOUT_SECONDS (until
+#   30 s before the execution timeout), PREFETCH_CONTAINERD_WAIT_SECONDS (a quarter of it, at most 600),
 #   PREFETCH_BACKOFF_BASE_MS (1000), PREFETCH_BACKOFF_MAX_MS (30000), PREFETCH_PLATFORM (linux/<arch>),
 #   PREFETCH_ECR_CREDENTIAL_PROVIDER (/etc/eks/image-credential-provider/ecr-credential-provider),
-#   PREFETCH_AWS_CLI (aws: the CLI used for get-login-password and describe-images).
+#   PREFETCH_AWS_CLI (aws: the CLI used for get-login-password and describe-images),
+#   PREFETCH_PULL (auto: the CRI's PullImage when curl speaks HTTP/2 and the snapshotter and platform
+#   are the CRI's, else ctr; cri; ctr).
 #
 # Exit codes. SSM marks any non-zero exit Failed, and a rollout's MaxErrors counts Failed nodes, so a
 # node that is fine but for which the pull is not meant exits 0 too; the summary's outcome tells them
@@ -54,7 +59,13 @@
 #   registry host config (certs.d/HOST/hosts.toml, mode 600 under a mode 700 dir in /run, removed
 #   on exit), passed with `ctr --hosts-dir`. It never appears on a command line (`ctr -u` would put
 #   it in /proc/*/cmdline). The header goes only to the ECR host itself, never to mirrors.
-# - Pull path: the one a plain `ctr images pull` takes. containerd 2.x pulls in the daemon
+#   The pull itself goes through the CRI (below), which takes the token in its request (a mode 600
+#   file read by curl) and sends it to the image's own host only.
+# - Pull path: the kubelet's, the CRI's PullImage (gRPC over containerd's socket, with curl): it
+#   unpacks each layer as it arrives on every version and honours discard_unpacked_layers, so the
+#   prefetch costs what the kubelet's pull costs. Where that is not usable (no curl with HTTP/2, a
+#   snapshotter or platform other than the CRI's, PREFETCH_PULL=ctr, a CRI without the runtime.v1
+#   image service), the one a plain `ctr images pull` takes. containerd 2.x pulls in the daemon
 #   (transfer service), which reads the private hosts dir and unpacks while it downloads: on 2.2
 #   that is seconds faster for 1 GiB than the client-side pull (`--local`), which unpacks after.
 #   1.6 and 1.7 pull in ctr itself. The transfer service only unpacks for the snapshotters of its
@@ -72,6 +83,13 @@
 #   per repository and tag. EventBridge does not promise order; two pushes of a tag are two commands.
 
 # shellcheck disable=SC2317 # finish, provider_password and fetch_object run through trap/with_retries
+# Bash 4.2 or newer (Amazon Linux 2 ships 4.2, AL2023 5.2): with 4.2, no EPOCHREALTIME (date gives the
+# time), no negative array index, and an empty array expands with ${a[@]+"${a[@]}"} under set -u.
+if [ -z "${BASH_VERSINFO:-}" ] || ((BASH_VERSINFO[0] * 100 + BASH_VERSINFO[1] < 402)); then
+  printf 'prefetch: error: bash 4.2 or newer is needed, this is %s\n' "${BASH_VERSION:-not bash}" >&2
+  printf 'prefetch: summary image=- digest=- outcome=unsupported-shell seconds=0.0 exit=1\n'
+  exit 1
+fi
 set -uo pipefail
 umask 077
 
@@ -88,8 +106,11 @@ umask 077
 : "${PREFETCH_MAX_DISK_PERCENT:=80}"
 : "${PREFETCH_PIN:=false}"
 : "${PREFETCH_MAX_ATTEMPTS:=5}"
+: "${PREFETCH_EXECUTION_TIMEOUT:=3600}"
+: "${PREFETCH_CONTAINERD_WAIT_SECONDS:=}"
+: "${PREFETCH_PULL:=auto}"
 : "${PREFETCH_RUN_DIR:=/run/cdk-image-prefetcher}"
-: "${PREFETCH_LOCK_TIMEOUT_SECONDS:=900}"
+: "${PREFETCH_LOCK_TIMEOUT_SECONDS:=}"
 : "${PREFETCH_BACKOFF_BASE_MS:=1000}"
 : "${PREFETCH_BACKOFF_MAX_MS:=30000}"
 : "${PREFETCH_SNAPSHOTTER:=}"
@@ -107,8 +128,10 @@ readonly LABEL_PINNED=io.cri-containerd.pinned=pinned
 readonly LABEL_PUSHED_AT=cdk-image-prefetcher.pushed-at
 # The tag lock is held for a read and a move (milliseconds), never during a pull.
 readonly TAG_LOCK_SECONDS=60
+# Ours, next to every pin we set: which pins this script may remove (unpin_others), and no other.
+readonly LABEL_OWN_PIN=cdk-image-prefetcher.pinned=true
 
-START="${EPOCHREALTIME}"
+START="${EPOCHREALTIME:-$(date +%s.%N)}"
 OUTCOME=failed
 SUMMARY_IMAGE=-
 SUMMARY_DIGESTS=""
@@ -123,7 +146,7 @@ err() { printf 'prefetch: error: %s\n' "$*" >&2; }
 finish() {
   local rc=$?
   [ -n "$WORK" ] && rm -rf -- "$WORK"
-  local now="${EPOCHREALTIME}" secs
+  local now="${EPOCHREALTIME:-$(date +%s.%N)}" secs
   secs="$(awk -v a="$START" -v b="$now" 'BEGIN { printf "%.1f", b - a }')"
   [ "$rc" -ne 0 ] && case "$OUTCOME" in pulled | present | nothing | skipped-*) OUTCOME=failed ;; esac
   say "summary image=${SUMMARY_IMAGE} digest=${SUMMARY_DIGESTS:--} outcome=${OUTCOME} seconds=${secs} exit=${rc}"
@@ -199,11 +222,18 @@ validate_inputs() {
   check maxDiskUsagePercent "$PREFETCH_MAX_DISK_PERCENT" "$RE_PERCENT"
   check pinImages "$PREFETCH_PIN" "$RE_BOOL"
   check maxAttempts "$PREFETCH_MAX_ATTEMPTS" "$RE_ATTEMPTS"
-  check PREFETCH_LOCK_TIMEOUT_SECONDS "$PREFETCH_LOCK_TIMEOUT_SECONDS" "$RE_COUNT"
+  check executionTimeout "$PREFETCH_EXECUTION_TIMEOUT" "$RE_COUNT"
+  ((10#$PREFETCH_EXECUTION_TIMEOUT >= 1 && 10#$PREFETCH_EXECUTION_TIMEOUT <= 172800)) ||
+    fail "$EXIT_INPUT" bad-input "executionTimeout must be 1-172800, got $PREFETCH_EXECUTION_TIMEOUT"
+  [ -z "$PREFETCH_LOCK_TIMEOUT_SECONDS" ] || check PREFETCH_LOCK_TIMEOUT_SECONDS "$PREFETCH_LOCK_TIMEOUT_SECONDS" "$RE_COUNT"
+  [ -z "$PREFETCH_CONTAINERD_WAIT_SECONDS" ] || check PREFETCH_CONTAINERD_WAIT_SECONDS "$PREFETCH_CONTAINERD_WAIT_SECONDS" "$RE_COUNT"
   check PREFETCH_BACKOFF_BASE_MS "$PREFETCH_BACKOFF_BASE_MS" "$RE_COUNT"
   check PREFETCH_BACKOFF_MAX_MS "$PREFETCH_BACKOFF_MAX_MS" "$RE_COUNT"
   [ -z "$PREFETCH_SNAPSHOTTER" ] || check PREFETCH_SNAPSHOTTER "$PREFETCH_SNAPSHOTTER" '^[a-z0-9_.-]{1,64}$'
   [ -z "$PREFETCH_PLATFORM" ] || check PREFETCH_PLATFORM "$PREFETCH_PLATFORM" '^[a-z0-9]+/[a-z0-9]+(/[a-z0-9]+)?$'
+  check PREFETCH_PULL "$PREFETCH_PULL" '^(auto|cri|ctr)$'
+  # The CRI pulls for the node's platform and its own snapshotter: any other asks for ctr.
+  [ -z "$PREFETCH_PLATFORM" ] || [ "$PREFETCH_PULL" != auto ] || PREFETCH_PULL=ctr
 
   IFS=, read -r -a TAGS <<<"$PREFETCH_IMAGE_TAGS"
   IFS=, read -r -a PREFIXES <<<"$PREFETCH_TAG_PREFIXES"
@@ -231,10 +261,10 @@ export CONTAINERD_SUPPRESS_DEPRECATION_WARNINGS=1
 ctr_ns() { "${CTR[@]}" -n "$NAMESPACE" "$@"; }
 
 detect_containerd() {
-  command -v ctr >/dev/null 2>&1 || fail "$EXIT_CONTAINERD" containerd-unavailable "ctr not found on PATH"
+  local out="ctr not found on PATH"
+  command -v ctr >/dev/null 2>&1 || wait_containerd || fail "$EXIT_CONTAINERD" containerd-unavailable "ctr not found on PATH"
   command -v jq >/dev/null 2>&1 || fail "$EXIT_FAIL" failed "jq not found on PATH"
-  local out
-  if ! out="$(ctr version 2>&1)"; then
+  if ! out="$(ctr --connect-timeout 2s version 2>&1)" && ! wait_containerd; then
     fail "$EXIT_CONTAINERD" containerd-unavailable "containerd does not answer at ${CONTAINERD_ADDRESS:-the default socket}: ${out##*$'\n'}"
   fi
   # Client major version (reported): 2.x pulls in the daemon (transfer service) unless --local;
@@ -252,12 +282,12 @@ detect_containerd() {
   key="$(stat -c '%n %s %Y' "$(command -v containerd || echo /dev/null)" "$conf" /etc/containerd/*.toml \
     /etc/containerd/*/*.toml 2>/dev/null | sha256sum)"
   shopt -u nullglob
-  key="${key%% *}"
+  key="v2-${key%% *}" # v2: four values (discard_unpacked_layers added)
   if [ -r "$cache" ] && [ "$(head -n1 "$cache")" = "$key" ]; then
     parsed="$(tail -n +2 "$cache")"
   else
     if command -v containerd >/dev/null 2>&1; then
-      dump="$(containerd "${cfg[@]}" config dump 2>/dev/null)" || dump=""
+      dump="$(containerd ${cfg[@]+"${cfg[@]}"} config dump 2>/dev/null)" || dump=""
     fi
     [ -z "$dump" ] && [ -r "$conf" ] && dump="$(cat "$conf")"
     # Sections differ between 1.x ([plugins."io.containerd.grpc.v1.cri".containerd]) and 2.x
@@ -269,12 +299,15 @@ detect_containerd() {
     /^[ \t]*snapshotter[ \t]*=/ && snap == "" &&
       (section ~ /io\.containerd\.grpc\.v1\.cri["\047]\.containerd\]$/ || section ~ /io\.containerd\.cri\.v1\.images["\047]\]$/) { snap = val($0) }
     /^[ \t]*config_path[ \t]*=/ && cpath == "" && section ~ /\.registry\]$/ { cpath = val($0) }
-    END { printf "%s\n%s\n%s\n", root, snap, cpath }' <<<"$dump")"
+    /^[ \t]*discard_unpacked_layers[ \t]*=/ && discard == "" &&
+      (section ~ /io\.containerd\.grpc\.v1\.cri["\047]\.containerd\]$/ || section ~ /io\.containerd\.cri\.v1\.images["\047]\]$/) { discard = val($0) }
+    END { printf "%s\n%s\n%s\n%s\n", root, snap, cpath, discard }' <<<"$dump")"
     printf '%s\n%s\n' "$key" "$parsed" >"$cache.$$" 2>/dev/null && mv -f "$cache.$$" "$cache" 2>/dev/null
   fi
-  { read -r CONTAINERD_ROOT; read -r CRI_SNAPSHOTTER; read -r CERTS_PATH; } <<<"$parsed"
+  { read -r CONTAINERD_ROOT; read -r CRI_SNAPSHOTTER; read -r CERTS_PATH; read -r CRI_DISCARD; } <<<"$parsed"
   : "${CONTAINERD_ROOT:=/var/lib/containerd}"
   SNAPSHOTTER="${PREFETCH_SNAPSHOTTER:-${CRI_SNAPSHOTTER:-overlayfs}}"
+  [ "$SNAPSHOTTER" = "${CRI_SNAPSHOTTER:-overlayfs}" ] || [ "$PREFETCH_PULL" != auto ] || PREFETCH_PULL=ctr
   if [ -z "$PREFETCH_PLATFORM" ]; then
     case "$(uname -m)" in
       x86_64) PREFETCH_PLATFORM=linux/amd64 ;;
@@ -283,6 +316,32 @@ detect_containerd() {
     esac
   fi
   say "containerd ctr=${CTR_MAJOR:-?}.x snapshotter=${SNAPSHOTTER} root=${CONTAINERD_ROOT} platform=${PREFETCH_PLATFORM}"
+}
+
+# Boot order: on EKS AL2023, nodeadm-run.service (After=cloud-final.service) starts containerd, and
+# the SSM agent is not ordered against it: a joining node can receive the association before
+# containerd answers, and State Manager does not retry a run that failed. So wait for containerd and
+# its CRI plugin (the kubelet's image service; its status is "ok" once loaded), at most
+# PREFETCH_CONTAINERD_WAIT_SECONDS (default a quarter of the execution timeout, at most 600 s).
+# Sets `out` (the caller's) to the `ctr version` answer.
+wait_containerd() {
+  local limit="${PREFETCH_CONTAINERD_WAIT_SECONDS:-$((10#$PREFETCH_EXECUTION_TIMEOUT / 4 < 600 ? 10#$PREFETCH_EXECUTION_TIMEOUT / 4 : 600))}"
+  local start=$SECONDS cri=""
+  limit=$((10#$limit))
+  ((limit > 0)) || return 1
+  say "containerd does not answer at ${CONTAINERD_ADDRESS:-the default socket} (${out##*$'\n'}); waiting up to ${limit}s for it and its CRI plugin (a node still booting)"
+  while ((SECONDS - start < limit)); do
+    sleep 1
+    out="$(ctr --connect-timeout 1s version 2>&1)" || continue
+    cri="$(ctr plugins ls 2>/dev/null | awk '$2 == "cri" { print $NF }')"
+    if [ "$cri" = ok ]; then
+      say "containerd and its CRI plugin answered after $((SECONDS - start))s"
+      return 0
+    fi
+  done
+  [ -n "$cri" ] && out="containerd answers, its CRI plugin's status is ${cri}"
+  out+=$'\n'"no answer within ${limit}s"
+  return 1
 }
 
 # Local state, read without jq on the fast path (jq costs ~50 ms per start; the no-op run should
@@ -343,13 +402,18 @@ image_state() {
   local digest="$1" name _type dg rest info tag
   local -A target=() labels=()
   shift
+  # Only the references of DIGEST and TAGS (filters are alternatives): a node with hundreds of images
+  # lists only these (ctr reads each listed image's content for its size). Quoted: a filter value
+  # with '.', ':', '/' or '@' must be.
+  local filters=("name==\"${IMAGE}@${digest}\"")
+  for tag in "$@"; do filters+=("name==\"${IMAGE}:${tag}\""); done
   STATE=missing
   LABELED=1
   while read -r name _type dg rest; do
     [[ "$name" == "${IMAGE}"[@:]* ]] || continue
     target[$name]="$dg"
     labels[$name]="${rest##* }"
-  done < <(ctr_ns images ls 2>/dev/null)
+  done < <(ctr_ns images ls "${filters[@]}" 2>/dev/null)
   [ "${target[${IMAGE}@${digest}]:-}" = "$digest" ] || return 0
   platform_manifest "$digest" || return 0
   chain_id "$MANIFEST_DIGEST" "$MANIFEST_DOC" || return 0
@@ -360,15 +424,40 @@ image_state() {
     [ "${target[$name]:-}" = "$digest" ] || STATE=unpacked
     [[ ",${labels[$name]:-}," == *",${LABEL_MANAGED},"* ]] || LABELED=""
     [ "$PREFETCH_PIN" = true ] && [[ ",${labels[$name]:-}," != *",${LABEL_PINNED},"* ]] && LABELED=""
+    [ "$PREFETCH_PIN" = true ] && [[ ",${labels[$name]:-}," != *",${LABEL_OWN_PIN},"* ]] && LABELED=""
   done
   return 0
+}
+
+# Pins do not accumulate: after a run with pinImages, the images it made ready are this
+# repository's pinned ones; pins it set on the repository's other images (earlier tags, a tag's
+# previous digest) are removed, on both references. Only pins carrying LABEL_OWN_PIN: the CRI's
+# pinned_images (the sandbox image) and pins set by anyone else stay.
+unpin_others() {
+  local name _type dg rest keep=",${SUMMARY_DIGESTS}," refs
+  [ "$PREFETCH_PIN" = true ] || return 0
+  [[ " ${RESULTS[*]:-} " == *" pulled "* || " ${RESULTS[*]:-} " == *" present "* ]] || return 0
+  refs="$(ctr_ns images ls "name~=\"^${IMAGE//./[.]}[:@]\"" 2>/dev/null)"
+  # A digest that a tag of the repository still points at stays pinned (the tag may be in use):
+  # only digests no tag points at any more are unpinned (a tag moved, a tag deleted by hand).
+  while read -r name _type dg rest; do
+    [[ "$name" == "${IMAGE}:"* ]] && keep+="${dg},"
+  done <<<"$refs"
+  while read -r name _type dg rest; do
+    [[ "$name" == "${IMAGE}"[@:]* && ",${rest##* }," == *",${LABEL_OWN_PIN},"* && "$keep" != *",${dg},"* ]] || continue
+    if ctr_ns images label "$name" "${LABEL_PINNED%%=*}=" "${LABEL_OWN_PIN%%=*}=" >/dev/null; then
+      say "unpinned ${name} (no prefetched tag points at ${dg} any more)"
+    else
+      say "could not unpin ${name}"
+    fi
+  done <<<"$refs"
 }
 
 # Labels the CRI sets (and pinning); adding them is local and idempotent.
 label_refs() { # label_refs DIGEST TAG...
   local wanted=("$LABEL_MANAGED") ref digest="$1"
   shift
-  [ "$PREFETCH_PIN" = true ] && wanted+=("$LABEL_PINNED")
+  [ "$PREFETCH_PIN" = true ] && wanted+=("$LABEL_PINNED" "$LABEL_OWN_PIN")
   for ref in "${IMAGE}@${digest}" "${@/#/${IMAGE}:}"; do
     ctr_ns images label "$ref" "${wanted[@]}" >/dev/null ||
       fail "$EXIT_FAIL" failed "could not label $ref"
@@ -445,21 +534,36 @@ disk_guard() { # disk_guard [NEED_BYTES]: 1 (and SKIP_MESSAGE) when the pull mus
 
 # --------------------------------------------------------------------------------------------
 # Retries. classify reads an error text and says auth | notfound | transient.
+readonly RE_OTHER_403='https?://([^/:" ]+)[^ ]*:? 403 Forbidden'
 classify() {
   case "$1" in
     # Throttling first: containerd 1.x retries a 429 itself, then tries /blobs/ for the manifest and
     # logs "response was http.StatusNotFound"; that is ECR saying "slow down", not "no such image".
     *"429 Too Many Requests"* | *TOOMANYREQUESTS* | *ThrottlingException* | *"Rate exceeded"* | *TooManyRequests*)
       echo transient ;;
-    *401\ Unauthorized* | *403\ Forbidden* | *AccessDenied* | *UnrecognizedClient* | *ExpiredToken* | \
+    # A layer: ECR answers a layer request with a redirect to a presigned S3 URL, whose 403 means the
+    # URL expired or the node's clock is skewed, not that the token was refused (the manifest was just
+    # read with it): a retry asks ECR for a fresh URL. containerd names the URL it asked (ECR's
+    # /blobs/), not the one it was redirected to; another host's 403 is S3's too.
+    *"Request has expired"* | *RequestTimeTooSkewed* | *"X-Amz-"*"403 Forbidden"* | */blobs/sha256:*"403 Forbidden"*)
+      echo transient ;;
+    *"403 Forbidden"*)
+      if [[ "$1" =~ $RE_OTHER_403 && "${BASH_REMATCH[1]}" != "$HOST" ]]; then echo transient; else echo auth; fi ;;
+    # A local "not found" (the content store or a snapshotter: a layer blob removed by GC or another
+    # client between fetch and unpack) is not the registry's "no such tag": a retry fetches again.
+    *"content digest"*"not found"* | *"failed to extract layer"* | *"failed to get reader"* | \
+      *"failed to prepare extraction"* | *snapshot*"not found"* | *"does not exist: not found"*)
+      echo transient ;;
+    *401\ Unauthorized* | *AccessDenied* | *UnrecognizedClient* | *ExpiredToken* | \
       *InvalidSignature* | *"Unable to locate credentials"* | *"authorization failed"* | *"no basic auth"* | \
       *NotAuthorized* | *"not authorized"*)
       echo auth ;;
     *RepositoryNotFoundException* | *ImageNotFoundException* | *": not found"* | *"404 Not Found"* | \
       *MANIFEST_UNKNOWN* | *NAME_UNKNOWN*)
       echo notfound ;;
-    # containerd 2.x transfer service: the snapshotter is not in its unpack_config.
-    *"no unpack platforms defined"*) echo unpack-config ;;
+    # containerd 2.x transfer service: the snapshotter is not in its unpack_config. (Also the CRI
+    # without the runtime.v1 image service, gRPC UNIMPLEMENTED: the caller pulls with ctr.)
+    *"no unpack platforms defined"* | *"CRI PullImage: grpc-status 12:"*) echo unpack-config ;;
     *) echo transient ;;
   esac
 }
@@ -546,6 +650,25 @@ insert_after() {
   printf '%s' "$out" >"$3"
 }
 
+# The private copy as the edits below expect it: [host.'X'] tables written [host."X"] (TOML allows
+# both quotes; the edits look for double ones), and no Authorization key left in the server's header
+# tables (the token's replaces it: TOML refuses a key defined twice, and a stale one must not win).
+# Bash builtins only, like insert_after.
+tidy_hosts_toml() { # tidy_hosts_toml FILE SERVER
+  local line out="" table="" re_sq="^[[:space:]]*\\[[[:space:]]*host\\.'([^']*)'(.*)$" re_table='^[[:space:]]*\[([^]]*)\]'
+  local re_auth='^[[:space:]]*"?[Aa]uthorization"?[[:space:]]*='
+  while IFS= read -r line || [ -n "$line" ]; do
+    [[ "$line" =~ $re_sq ]] && line="[host.\"${BASH_REMATCH[1]}\"${BASH_REMATCH[2]}"
+    if [[ "$line" =~ $re_table ]]; then
+      table="${BASH_REMATCH[1]//[[:space:]]/}"
+    elif [[ "$line" =~ $re_auth ]] && [[ "$table" == header || "$table" == "host.\"$2\".header" ]]; then
+      continue
+    fi
+    out+="$line"$'\n'
+  done <"$1"
+  printf '%s' "$out" >"$1"
+}
+
 # A private registry host config for HOST: the node's own (certs.d/HOST from the CRI's config_path,
 # files copied so relative CA paths keep working) plus an Authorization header on the ECR host's
 # own entry only (mirrors keep their own settings and never see the token).
@@ -553,10 +676,15 @@ write_hosts_dir() {
   local dir="$WORK/hosts.d/$HOST" src="" p file server top auth
   mkdir -p "$dir"
   IFS=: read -r -a paths <<<"$CERTS_PATH"
-  for p in "${paths[@]}"; do
+  # As containerd looks it up (remotes/docker/config HostDirFromRoot, root by root): HOST, else
+  # _default (a node-wide mirror such as Spegel's).
+  for p in ${paths[@]+"${paths[@]}"}; do
     [ -n "$p" ] && [ -d "$p/$HOST" ] && { src="$p/$HOST"; break; }
+    [ -n "$p" ] && [ -d "$p/_default" ] && { src="$p/_default"; break; }
   done
-  [ -n "$src" ] && cp -pR "$src/." "$dir/"
+  # -L: copies of the files, never links. A write below must not go through a link into the node's
+  # own configuration (a symlinked hosts.toml would collect the token there, run after run).
+  [ -n "$src" ] && cp -pRL "$src/." "$dir/"
   auth="Basic $(printf 'AWS:%s' "$TOKEN" | base64 -w0)"
   file="$dir/hosts.toml"
   if [ -s "$file" ]; then
@@ -574,6 +702,15 @@ write_hosts_dir() {
     printf '%s' "$top" >"$file"
   fi
   [ -n "${server:-}" ] || { server="https://${HOST}"; sed -i "1i server = \"${server}\"" "$file"; }
+  tidy_hosts_toml "$file" "$server"
+  # The token goes to the ECR host only: a node that routes HOST through another server (a
+  # pull-through proxy) keeps it, without our header.
+  if [[ ! "$server" =~ ^https://${HOST//./\\.}(:443)?/?$ ]]; then
+    say "registry config: the node serves ${HOST} through ${server}; the ECR token is not sent there"
+    chmod -R go-rwx "$WORK/hosts.d"
+    HOSTS_DIR="$WORK/hosts.d"
+    return 0
+  fi
   # The same header on the root server entry (the ECR host too), else a 404 from the host entry
   # falls through to it and ends as a 401.
   if grep -qE '^[[:space:]]*\[header\]' "$file"; then
@@ -685,9 +822,10 @@ prefetch_one() { # prefetch_one DIGEST TAG...
   # the wait runs out, the holder is still at it and reports its own outcome: this run skips.
   exec {lockfd}>"${PREFETCH_RUN_DIR}/locks/${digest#sha256:}.lock"
   if ! flock -n "$lockfd"; then
-    say "another prefetch of ${digest} is running; waiting up to ${PREFETCH_LOCK_TIMEOUT_SECONDS}s"
-    if ! flock -w "$PREFETCH_LOCK_TIMEOUT_SECONDS" "$lockfd"; then
-      skip_image "$lockfd" locked "another run on this node still holds the lock on ${digest} after ${PREFETCH_LOCK_TIMEOUT_SECONDS}s; it completes the image"
+    lock_wait
+    say "another prefetch of ${digest} is running; waiting up to ${LOCK_WAIT}s"
+    if ! flock -w "$LOCK_WAIT" "$lockfd"; then
+      skip_image "$lockfd" locked "another run on this node still holds the lock on ${digest} after ${LOCK_WAIT}s; it completes the image"
       return 0
     fi
   fi
@@ -710,25 +848,123 @@ prefetch_one() { # prefetch_one DIGEST TAG...
     local pull=(images pull --hosts-dir "$HOSTS_DIR" --snapshotter "$SNAPSHOTTER"
       --platform "$PREFETCH_PLATFORM" --label "$LABEL_MANAGED")
     [ "$PREFETCH_PIN" = true ] && pull+=(--label "$LABEL_PINNED")
-    local t0="${EPOCHREALTIME}"
-    if ! with_retries "pull ${IMAGE}@${digest}" ctr_pull "${pull[@]}" "${IMAGE}@${digest}"; then
+    local t0="${EPOCHREALTIME:-$(date +%s.%N)}"
+    if cri_pull_usable && with_retries "pull ${IMAGE}@${digest} (CRI)" cri_pull "${IMAGE}@${digest}"; then
+      PULLED_WITH="the CRI's PullImage"
+    elif ! with_retries "pull ${IMAGE}@${digest}" ctr_pull "${pull[@]}" "${IMAGE}@${digest}"; then
       say "the transfer service does not unpack for ${SNAPSHOTTER} (not in its unpack_config); pulling with ctr --local"
       with_retries "pull ${IMAGE}@${digest}" ctr_pull "${pull[@]}" --local "${IMAGE}@${digest}" ||
         fail "$EXIT_FAIL" failed "pull ${IMAGE}@${digest} --local: $RETRY_ERR"
     fi
     image_state "$digest" "$@"
-    PULL_SECONDS="$(awk -v a="$t0" -v b="${EPOCHREALTIME}" 'BEGIN { printf "%.3f", b - a }')"
+    PULL_SECONDS="$(awk -v a="$t0" -v b="${EPOCHREALTIME:-$(date +%s.%N)}" 'BEGIN { printf "%.3f", b - a }')"
     [ "$STATE" = missing ] && fail "$EXIT_FAIL" failed "pull of ${digest} finished but the image is not unpacked for ${SNAPSHOTTER}"
     RESULTS+=(pulled)
-    say "pulled and unpacked ${IMAGE}@${digest} in ${PULL_SECONDS}s (ctr images pull)"
+    say "pulled and unpacked ${IMAGE}@${digest} in ${PULL_SECONDS}s (${PULLED_WITH:-ctr images pull})"
+    discard_layers
   else
     RESULTS+=(present)
   fi
   # Tag references only now that the content is complete and unpacked, and only forward.
   move_tags "$digest" "$@"
   [ -n "$LABELED" ] || label_refs "$digest" "$@"
-  say "ready ${IMAGE}@${digest} as $(printf '%s ' "${@/#/${IMAGE}:}")(${RESULTS[-1]})"
+  say "ready ${IMAGE}@${digest} as $(printf '%s ' "${@/#/${IMAGE}:}")(${RESULTS[${#RESULTS[@]} - 1]})"
   exec {lockfd}>&-
+}
+
+# The kubelet's own pull: the CRI's PullImage, called over containerd's socket (gRPC is HTTP/2 with
+# length-prefixed protobuf; curl speaks it). It takes the node's registry config (config_path) and
+# snapshotter, unpacks each layer as it arrives on every containerd version (1.x `ctr images pull`
+# downloads everything first) and drops layer blobs where discard_unpacked_layers says so: the same
+# time and disk as the kubelet's pull. The CRI sends the credentials to the image's own host only
+# (containerd CRI registryHosts); the token travels in the request body, from a mode 600 file.
+# cri-api runtime/v1 api.proto: PullImageRequest { ImageSpec image = 1; AuthConfig auth = 2; },
+# ImageSpec { string image = 1; }, AuthConfig { string username = 1; string password = 2; }.
+CRI_PULL=""
+cri_pull_usable() {
+  if [ -z "$CRI_PULL" ]; then
+    CRI_PULL=no
+    case "$PREFETCH_PULL" in
+      cri) CRI_PULL=yes ;;
+      auto) command -v curl >/dev/null 2>&1 && [[ "$(curl -V 2>/dev/null)" == *HTTP2* ]] && CRI_PULL=yes ;;
+    esac
+  fi
+  [ "$CRI_PULL" = yes ]
+}
+varint() { # varint N -> VARINT (printf %b escapes), VARINT_BYTES
+  local n="$1" b
+  VARINT=""
+  while ((n > 127)); do
+    printf -v b '\\x%02x' $(((n & 127) | 128))
+    VARINT+="$b"
+    n=$((n >> 7))
+  done
+  printf -v b '\\x%02x' "$n"
+  VARINT+="$b"
+  VARINT_BYTES=$((${#VARINT} / 4))
+}
+cri_pull() { # cri_pull REF
+  local ref="$1" sock="${CONTAINERD_ADDRESS:-/run/containerd/containerd.sock}" v_ref v_tok v_spec v_auth n_spec n_auth n_msg
+  local LC_ALL=C status msg
+  sock="${sock#unix://}"
+  varint "${#ref}"; v_ref="$VARINT"; n_spec=$((1 + VARINT_BYTES + ${#ref}))
+  varint "${#TOKEN}"; v_tok="$VARINT"; n_auth=$((5 + 1 + VARINT_BYTES + ${#TOKEN}))
+  varint "$n_spec"; v_spec="$VARINT"; n_msg=$((1 + VARINT_BYTES + n_spec))
+  varint "$n_auth"; v_auth="$VARINT"; n_msg=$((n_msg + 1 + VARINT_BYTES + n_auth))
+  # gRPC frame: no compression, 4-byte big-endian length. Builtins only: the token must not reach a
+  # command line.
+  local frame
+  printf -v frame '\\x%02x\\x%02x\\x%02x\\x%02x' $((n_msg >> 24 & 255)) $((n_msg >> 16 & 255)) $((n_msg >> 8 & 255)) $((n_msg & 255))
+  {
+    printf '\x00%b' "$frame"
+    printf '\x0a%b\x0a%b%s' "$v_spec" "$v_ref" "$ref"
+    printf '\x12%b\x0a\x03AWS\x12%b%s' "$v_auth" "$v_tok" "$TOKEN"
+  } >"$WORK/pull.req"
+  if ! curl -sS --http2-prior-knowledge --unix-socket "$sock" -H 'content-type: application/grpc' -H 'te: trailers' \
+    --data-binary "@$WORK/pull.req" -D "$WORK/pull.h" -o "$WORK/pull.out" \
+    http://localhost/runtime.v1.ImageService/PullImage; then
+    echo "CRI PullImage: no answer from ${sock}" >&2
+    return 1
+  fi
+  status="$(sed -n 's/^grpc-status: *\([0-9]*\).*/\1/p' "$WORK/pull.h" | tail -n 1)"
+  [ "$status" = 0 ] && return 0
+  msg="$(sed -n 's/^grpc-message: *//p' "$WORK/pull.h" | tail -n 1 | tr -d '\r')"
+  printf 'CRI PullImage: grpc-status %s: %b\n' "${status:-none}" "${msg//%/\\x}" >&2
+  return 1
+}
+
+# How long to wait for another run's lock -> LOCK_WAIT: PREFETCH_LOCK_TIMEOUT_SECONDS if set, else
+# until 30 s before the execution timeout (a 20 GB pull on a slow disk outlasts any fixed number; the
+# 30 s leave time to report the skip before SSM stops the script).
+lock_wait() {
+  if [ -n "$PREFETCH_LOCK_TIMEOUT_SECONDS" ]; then
+    LOCK_WAIT=$((10#$PREFETCH_LOCK_TIMEOUT_SECONDS))
+  else
+    LOCK_WAIT=$((10#$PREFETCH_EXECUTION_TIMEOUT - SECONDS - 30))
+  fi
+  ((LOCK_WAIT > 0)) || LOCK_WAIT=1
+}
+
+# discard_unpacked_layers = true in the CRI's config (EKS AL2023): the CRI's own pulls keep no layer
+# blob once unpacked: it drops the manifest's GC references to them (containerd
+# internal/cri/server/images/image_pull.go, ChildGCLabelsFilterLayers). The same after a verified
+# unpack (MANIFEST_DIGEST from image_state), then a GC (scheduled by removing an empty lease; it runs
+# in the daemon, as after the CRI's pull), so that a prefetched image takes no more disk than the
+# kubelet's pull. Blobs another image or an active pull's lease still references stay.
+discard_layers() {
+  [ "${CRI_DISCARD:-}" = true ] && [ -n "${MANIFEST_DIGEST:-}" ] || return 0
+  local line refs=() lease
+  line="$(ctr_ns content ls "digest==${MANIFEST_DIGEST}" 2>/dev/null | awk 'NR == 2 { print $NF }')"
+  IFS=, read -r -a refs <<<"$line"
+  local drop=()
+  for line in ${refs[@]+"${refs[@]}"}; do [[ "$line" == containerd.io/gc.ref.content.l.* ]] && drop+=("${line%%=*}="); done
+  ((${#drop[@]})) || return 0
+  if ctr_ns content label "$MANIFEST_DIGEST" "${drop[@]}" >/dev/null &&
+    lease="$(ctr_ns leases create 2>/dev/null)" && ctr_ns leases rm "${lease%% *}" >/dev/null 2>&1; then
+    say "discarded ${#drop[@]} unpacked layer blobs (discard_unpacked_layers, as the CRI's pull)"
+  else
+    say "could not discard the unpacked layer blobs; they stay until the image is removed"
+  fi
 }
 
 # One image skipped (the run goes on with the others): skip_image LOCK_FD REASON MESSAGE
@@ -752,7 +988,8 @@ jitter() {
   local total=$((10#$PREFETCH_JITTER_SECONDS * 1000)) ms since="" now
   ms="$(rand_ms "$total")"
   if [ -n "${EVENT_EPOCH:-}" ]; then
-    now="${EPOCHREALTIME/[.,]/}"
+    now="${EPOCHREALTIME:-$(date +%s.%6N)}"
+    now="${now/[.,]/}"
     since=$((now / 1000 - EVENT_EPOCH * 1000))
     ((since < 0)) && since=0 # clock skew: the push is "now"
     if ((ms > since)); then
@@ -846,7 +1083,7 @@ read_record() {
     def matches: ($ARGS.positional | length) == 0 or (. as $t | any($ARGS.positional[]; . as $p | $t | startswith($p)));
     .Item // empty | select(.digest.S and .pushedAt.S and .repositoryName.S == $repo)
     | [.digest.S, (.pushedAt.S | fromdateiso8601 | tostring)] + [(.tags.SS // [])[] | select(matches)]
-    | select(length > 2) | join(" ")' "${PREFIXES[@]}" <<<"$out" 2>/dev/null)" || RECORD_PICK=""
+    | select(length > 2) | join(" ")' ${PREFIXES[@]+"${PREFIXES[@]}"} <<<"$out" 2>/dev/null)" || RECORD_PICK=""
   if [ -z "$RECORD_PICK" ]; then
     say "no newest image of ${PREFETCH_REPOSITORY}${PREFETCH_TAG_PREFIXES:+ with a tag starting with ${PREFETCH_TAG_PREFIXES}} recorded yet in ${PREFETCH_RECORD_TABLE}; searching the repository"
     return 1
@@ -861,7 +1098,9 @@ search_newest() {
     --registry-id "$PREFETCH_ACCOUNT_ID" --repository-name "$PREFETCH_REPOSITORY" \
     --filter tagStatus=TAGGED --page-size 1000 --output json
   # imagePushedAt: epoch seconds (CLI v1) or ISO 8601 with the client's UTC offset (CLI v2), so
-  # compare instants, not strings (offsets differ across DST changes).
+  # compare instants, not strings (offsets differ across DST changes). Only container images (an
+  # index, or an image config as the artifact media type), and no cosign signature, attestation or
+  # SBOM tags.
   SEARCH_PICK="$(jq -r --args '
       def epoch: if type == "number" then . else
         capture("^(?<dt>[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2})(?<f>[.][0-9]+)?(?<tz>Z|[+-][0-9]{2}:?[0-9]{2})?$") as $c
@@ -871,15 +1110,13 @@ search_newest() {
         end;
       def matches: ($ARGS.positional | length) == 0 or
         (. as $t | any($ARGS.positional[]; . as $p | $t | startswith($p)));
-      # Only container images (an index, or an image config as the artifact media type), and no
-      # cosign signature, attestation or SBOM tags.
       def image: (.imageManifestMediaType // "" | test("index|manifest[.]list")) or
         (.artifactMediaType // "" | . == "" or test("^application/vnd[.](oci[.]image[.]config[.]v1[+]json|docker[.]container[.]image[.]v1[+]json)$"));
       def cosign: test("^sha256-[a-f0-9]{64}[.](sig|att|sbom)$");
       [.imageDetails[] | select(image) | .imageTags = [(.imageTags // [])[] | select(matches and (cosign | not))]
         | select(.imageTags | length > 0)]
       | sort_by(.imagePushedAt | epoch) | last // empty
-      | [.imageDigest, (.imagePushedAt | epoch | floor | tostring)] + .imageTags | join(" ")' "${PREFIXES[@]}" <<<"$RETRY_OUT")" ||
+      | [.imageDigest, (.imagePushedAt | epoch | floor | tostring)] + .imageTags | join(" ")' ${PREFIXES[@]+"${PREFIXES[@]}"} <<<"$RETRY_OUT")" ||
     fail "$EXIT_FAIL" failed "could not read the describe-images answer"
 }
 
@@ -944,8 +1181,9 @@ main() {
   else
     mode_newest
   fi
+  unpin_others
   # The run's outcome: pulled if any image was, else present if any was, else the first skip.
-  case " ${RESULTS[*]} " in
+  case " ${RESULTS[*]:-} " in
     *" pulled "*) OUTCOME=pulled ;;
     *" present "*) OUTCOME=present ;;
     *" skipped-"*) OUTCOME="${RESULTS[0]}" ;;

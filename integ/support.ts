@@ -272,8 +272,10 @@ export interface TestNodeProps {
  * containerd (from the distribution; the EKS AMI would need nodeadm and a cluster to start
  * containerd), the SSM agent and AWS CLI v2 of the AMI, and the node tag.
  *
- * The SSM agent is held back until containerd runs: otherwise State Manager could apply the
- * association (immediately, on registration) before there is a containerd to pull into.
+ * It boots in the order of an EKS AL2023 node: the SSM agent starts with the instance and may
+ * receive the association at once, while containerd starts later, from cloud-final (on EKS,
+ * nodeadm-run.service is After=cloud-final.service and starts containerd). The script waits for
+ * containerd and its CRI plugin (a quarter of the execution timeout, at most 10 minutes).
  * In a public subnet, without NAT gateway or VPC endpoints, to keep the cost to the instance.
  */
 export class TestNode extends Construct {
@@ -291,16 +293,12 @@ export class TestNode extends Construct {
       assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com'),
       managedPolicies: [iam.ManagedPolicy.fromAwsManagedPolicyName('AmazonSSMManagedInstanceCore')],
     });
-    // bootcmd runs before network-online.target, so before amazon-ssm-agent.service starts.
+    // containerd (installed and started by cloud-init's final stage) comes up after the SSM agent.
     const userData = ec2.UserData.custom([
       '#cloud-config',
-      'bootcmd:',
-      '  - [systemctl, stop, --no-block, amazon-ssm-agent]',
       'packages: [containerd, jq]',
       'runcmd:',
       '  - [systemctl, enable, --now, containerd]',
-      '  - [sh, -c, "until ctr version >/dev/null 2>&1; do sleep 1; done"]',
-      '  - [systemctl, start, amazon-ssm-agent]',
     ].join('\n'));
     this.instance = new ec2.Instance(this, 'Instance', {
       vpc,
@@ -319,7 +317,7 @@ export class TestNode extends Construct {
 // ---------------------------------------------------------------------------------------
 // Assertion steps on the node, through SSM.
 
-/** Waits until the node's SSM agent is online (and so containerd runs, see {@link TestNode}). */
+/** Waits until the node's SSM agent is online (containerd may start later, see {@link TestNode}). */
 export function waitUntilOnline(integ: IntegTest, node: TestNode): IApiCall {
   return integ.assertions.awsApiCall('SSM', 'describeInstanceInformation', {
     Filters: [{ Key: 'InstanceIds', Values: [node.instance.instanceId] }],

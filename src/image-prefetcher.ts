@@ -107,7 +107,8 @@ export interface ImagePrefetcherProps extends RolloutOptions, MonitoringOptions 
 
   /**
    * Pin prefetched images (`io.cri-containerd.pinned=pinned`) so that kubelet image garbage
-   * collection keeps them. Pinned images stay until removed by hand.
+   * collection keeps them. A pinned image is unpinned by the next run once no tag of the repository
+   * points at it (its tag moved); images the tags point at stay pinned.
    *
    * @default false
    */

@@ -133,6 +133,8 @@ const PARAMETERS: ParameterSpec[] = [
     description: 'Seconds before SSM stops the script (at most 172800).',
     allowedPattern: whole('[1-9][0-9]{0,4}|1[0-6][0-9]{4}|17[0-1][0-9]{3}|172[0-7][0-9]{2}|172800'),
     default: '3600',
+    // SSM consumes it (timeoutSeconds); the script reads it too, to end its waits before it.
+    variable: 'PREFETCH_EXECUTION_TIMEOUT',
   },
 ];
 
@@ -153,6 +155,14 @@ export class PrefetchDocument extends Construct {
     const stack = Stack.of(scope);
     const id = 'ImagePrefetcherDocument';
     return (stack.node.tryFindChild(id) as PrefetchDocument | undefined) ?? new PrefetchDocument(stack, id);
+  }
+
+  /**
+   * The lines of a shell script but those that hold only a comment.
+   * @internal
+   */
+  public static _withoutCommentLines(lines: string[]): string[] {
+    return lines.filter(line => !/^\s*#/.test(line));
   }
 
   /** The CloudFormation document resource. */
@@ -181,7 +191,10 @@ export class PrefetchDocument extends Construct {
 /** The document content: parameters and the script with their assignments inserted after its shebang. */
 function renderContent(): any {
   const script = fs.readFileSync(SCRIPT_PATH, 'utf8').replace(/\n+$/, '').split('\n');
-  const [shebang, ...body] = script;
+  const [shebang, ...code] = script;
+  // Without its comment lines (a third of the file, for its maintainers): SSM's 64 KB limit holds
+  // the code. test/document-comments.test.ts checks that every function's code stays the same.
+  const body = PrefetchDocument._withoutCommentLines(code);
   const assignments = PARAMETERS
     .filter(p => p.variable)
     // allowedPattern excludes quotes, so a single-quoted assignment cannot be broken out of.

@@ -55,12 +55,13 @@ describe('PrefetchDocument', () => {
     }
   });
 
-  test('runs the packaged script unchanged, with the parameter assignments after its shebang', () => {
+  test('runs the packaged script\'s code unchanged (its comment lines left out), with the parameter assignments after its shebang', () => {
     const lines: string[] = content.mainSteps[0].inputs.runCommand;
     const scriptLines = SCRIPT.replace(/\n+$/, '').split('\n');
+    const body = PrefetchDocument._withoutCommentLines(scriptLines.slice(1));
     expect(lines[0]).toBe('#!/bin/bash');
     expect(scriptLines[0]).toBe('#!/bin/bash');
-    const assignments = lines.slice(1, lines.length - scriptLines.length + 1);
+    const assignments = lines.slice(1, lines.length - body.length);
     expect(assignments).toEqual([
       "PREFETCH_ACCOUNT_ID='{{ accountId }}'",
       "PREFETCH_REGION='{{ region }}'",
@@ -75,15 +76,16 @@ describe('PrefetchDocument', () => {
       "PREFETCH_MAX_DISK_PERCENT='{{ maxDiskUsagePercent }}'",
       "PREFETCH_PIN='{{ pinImages }}'",
       "PREFETCH_MAX_ATTEMPTS='{{ maxAttempts }}'",
+      "PREFETCH_EXECUTION_TIMEOUT='{{ executionTimeout }}'",
     ]);
-    expect(lines.slice(1 + assignments.length)).toEqual(scriptLines.slice(1));
+    expect(lines.slice(1 + assignments.length)).toEqual(body);
   });
 
   test('the script refers to no parameter: SSM refuses a document that names an undeclared one, even in a comment', () => {
     // Only the inserted assignment lines may contain {{ ... }}.
     const lines: string[] = content.mainSteps[0].inputs.runCommand;
     const withReferences = lines.filter(line => /\{\{/.test(line));
-    expect(withReferences).toEqual(lines.slice(1, 14));
+    expect(withReferences).toEqual(lines.slice(1, 15));
     for (const line of withReferences) {
       const [, name] = /\{\{ (\w+) \}\}/.exec(line)!;
       expect(parameters[name]).toBeDefined();

@@ -177,13 +177,12 @@ describe('the node\'s user data', () => {
   const instance: any = Object.values(template.Resources).find((r: any) => r.Type === 'AWS::EC2::Instance');
   const text: string = instance.Properties.UserData['Fn::Base64'];
 
-  test('is cloud-config that holds the SSM agent back until containerd answers', () => {
+  test('is cloud-config that boots like an EKS AL2023 node: the SSM agent is not held back, containerd starts from cloud-final', () => {
     expect(text.split('\n')[0]).toEqual('#cloud-config');
     const config = YAML.parse(text);
-    expect(config.bootcmd).toEqual([['systemctl', 'stop', '--no-block', 'amazon-ssm-agent']]);
+    expect(config.bootcmd).toBeUndefined();
+    expect(text).not.toContain('amazon-ssm-agent');
     expect(config.packages).toEqual(expect.arrayContaining(['containerd', 'jq']));
-    expect(config.runcmd[0]).toEqual(['systemctl', 'enable', '--now', 'containerd']);
-    expect(config.runcmd[1].join(' ')).toContain('until ctr version');
-    expect(config.runcmd[config.runcmd.length - 1]).toEqual(['systemctl', 'start', 'amazon-ssm-agent']);
+    expect(config.runcmd).toEqual([['systemctl', 'enable', '--now', 'containerd']]);
   });
 });

@@ -198,7 +198,9 @@ scenario_c() {
   echo "# (c) node00's containerd is down"
   fleet_crash_containerd "$ODD"
   for path in old new; do
-    run c "$path" v1 "$DIGEST" ""
+    # A crashed containerd, not a booting node: the script's boot-time wait for containerd (a quarter
+    # of executionTimeout) is cut to 1 s, so that the failure reaches SSM as fast as MaxErrors needs.
+    run c "$path" v1 "$DIGEST" "" "$ODD=PREFETCH_CONTAINERD_WAIT_SECONDS=1"
     check "${path^^} (c): the node without containerd fails (Failed, exit 6, outcome=containerd-unavailable)" \
       odd_is Failed 6 containerd-unavailable
     if [ "$path" = old ]; then

@@ -10,6 +10,11 @@
 #   ctrPullColdSeconds      bare `ctr images pull` of the same digest (median of BENCH_ROUNDS),
 #                           measured alternately with the script, image and content removed between
 #   rerunSeconds            the script, image present (median of BENCH_ROUNDS)
+#   criPullColdSeconds      `crictl pull` of the same digest, the kubelet's path (median of BENCH_ROUNDS)
+#   scriptDiskMiB, criDiskMiB  containerd's content store + snapshots after each cold pull (median)
+#   busyStoreRerunSeconds   the script, image present, with BENCH_BUSY_IMAGES (200) other images in
+#                           the store (median of 5)
+#   scriptCriTimeRatio = scriptCold / criPullCold, scriptCriDiskRatio = scriptDisk / criDisk
 #   speedup = coldStart / prefetchedStart, overheadRatio = scriptCold / ctrPullCold
 # Prints a table, then one JSON line. Both pulls use the same credentials mechanism (a hosts dir
 # with the Authorization header), snapshotter and platform, so the ratio is the script's overhead.
@@ -25,6 +30,7 @@ set -uo pipefail
 BENCH_LAYERS="${BENCH_LAYERS:-4}"
 BENCH_LAYER_MB="${BENCH_LAYER_MB:-256}"
 BENCH_ROUNDS="${BENCH_ROUNDS:-5}"
+BENCH_BUSY_IMAGES="${BENCH_BUSY_IMAGES:-200}"
 REPO=bench/big
 
 e2e_setup
@@ -57,12 +63,27 @@ bare_pull() {
 script_pull() {
   env PREFETCH_ACCOUNT_ID="$E2E_ACCOUNT" PREFETCH_REGION="$E2E_REGION" PREFETCH_REPOSITORY="$REPO" \
     PREFETCH_IMAGE_TAGS=v1 PREFETCH_IMAGE_DIGEST="$DIGEST" PREFETCH_JITTER_SECONDS=0 \
-    bash "$E2E_SCRIPT" >"$E2E_WORK/script.out" 2>&1 || { cat "$E2E_WORK/script.out" >&2; die "script failed"; }
+    "${E2E_BASH:-bash}" "$E2E_SCRIPT" >"$E2E_WORK/script.out" 2>&1 || { cat "$E2E_WORK/script.out" >&2; die "script failed"; }
   tail -n 1 "$E2E_WORK/script.out" >&2
-  # The script's own `ctr images pull` step (0 when the image was present).
-  SCRIPT_PULL="$(sed -n 's/.*pulled and unpacked .* in \([0-9.]*\)s (ctr images pull).*/\1/p' "$E2E_WORK/script.out")"
+  # The script's own pull step (the CRI's PullImage or ctr; 0 when the image was present).
+  SCRIPT_PULL="$(sed -n 's/.*pulled and unpacked .* in \([0-9.]*\)s (.*/\1/p' "$E2E_WORK/script.out")"
   : "${SCRIPT_PULL:=0}"
 }
+# The kubelet's pull: the CRI's PullImage (crictl), with the node's registry config (config_path).
+cri_pull() {
+  "$E2E_CRICTL" --config /dev/null --runtime-endpoint "unix://$CONTAINERD_ADDRESS" \
+    --image-endpoint "unix://$CONTAINERD_ADDRESS" --timeout 600s pull --creds "AWS:$E2E_TOKEN" \
+    "$IMG@$DIGEST" >/dev/null || die "crictl pull failed"
+}
+# MiB of containerd's content store and overlayfs snapshots (what a pull leaves on disk), once the
+# garbage collector has run (both the CRI and the script leave discarded layers to it).
+disk_mib() {
+  local r="$E2E_WORK/containerd/root" lease
+  lease="$(e2e_ctr leases create)" && e2e_ctr leases rm --sync "${lease%% *}" >/dev/null
+  du -sk "$r/io.containerd.content.v1.content" "$r/io.containerd.snapshotter.v1.overlayfs" 2>/dev/null |
+    awk '{ k += $1 } END { printf "%d", k / 1024 }'
+}
+
 # A busybox-only container, as the pods already running on a node.
 warm_runtime() {
   if [ -z "$(e2e_ctr images ls -q "name==$E2E_HOST/bench/warm@$WARM_DIGEST")" ]; then
@@ -94,12 +115,17 @@ run_container() {
 # a prefetch (the script cold, the script again, then a timed container run), in alternating order.
 e2e_wipe_images
 script_times=() ctr_times=() rerun_times=() extra_times=() cold_times=() prefetched_times=()
+cri_times=() script_disk=() cri_disk=()
 for ((i = 1; i <= BENCH_ROUNDS; i++)); do
-  log "round $i/$BENCH_ROUNDS: bare ctr pull + run, and script cold + script rerun + run"
-  for what in $( ((i % 2)) && echo "script ctr" || echo "ctr script"); do
+  log "round $i/$BENCH_ROUNDS: bare ctr pull + run, CRI pull, and script cold + script rerun + run"
+  for what in $( ((i % 2)) && echo "script ctr cri" || echo "cri ctr script"); do
     wipe
-    if [ "$what" = script ]; then
+    if [ "$what" = cri ]; then
+      t="$(now)"; cri_pull; cri_times+=("$(since "$t")")
+      cri_disk+=("$(disk_mib)")
+    elif [ "$what" = script ]; then
       t="$(now)"; script_pull; script_times+=("$(since "$t")")
+      script_disk+=("$(disk_mib)")
       extra_times+=("$(awk -v a="${script_times[-1]}" -v b="$SCRIPT_PULL" 'BEGIN { printf "%.3f", a - b }')")
       t="$(now)"; script_pull; rerun_times+=("$(since "$t")")
       warm_runtime
@@ -112,6 +138,24 @@ for ((i = 1; i <= BENCH_ROUNDS; i++)); do
   done
 done
 
+# A busy store: the no-op path with BENCH_BUSY_IMAGES other images.
+log "busy store: $BENCH_BUSY_IMAGES more images, then 5 reruns of the script"
+e2e_fill_store "$BENCH_BUSY_IMAGES"
+script_pull
+busy_times=()
+for ((i = 1; i <= 5; i++)); do
+  t="$(now)"; script_pull; busy_times+=("$(since "$t")")
+done
+busy="$(median "${busy_times[@]}")"
+
+cri_cold="$(median "${cri_times[@]}")"
+sdisk="$(median "${script_disk[@]}")"
+cdisk="$(median "${cri_disk[@]}")"
+cri_ratio="$(awk -v a="$(median "${script_times[@]}")" -v b="$cri_cold" 'BEGIN { printf "%.3f", a / b }')"
+# The same from the script's own overhead (its time outside its pull step, the CRI's PullImage):
+# (CRI pull + that) / CRI pull, less exposed to round-to-round noise on a shared machine.
+cri_ratio_extra="$(awk -v c="$cri_cold" -v e="$(median "${extra_times[@]}")" 'BEGIN { printf "%.3f", (c + e) / c }')"
+disk_ratio="$(awk -v a="$sdisk" -v b="$cdisk" 'BEGIN { printf "%.3f", a / b }')"
 cold_start="$(median "${cold_times[@]}")"
 prefetched_start="$(median "${prefetched_times[@]}")"
 script_cold="$(median "${script_times[@]}")"
@@ -133,15 +177,26 @@ printf '| bare ctr images pull, cold (median of %s: %s) | %s |\n' "$BENCH_ROUNDS
 printf '| overhead ratio script / ctr pull | %s |\n' "$ratio"
 printf '| script time outside its ctr pull (median of %s: %s) | %s |\n' "$BENCH_ROUNDS" "${extra_times[*]}" "$extra"
 printf '| overhead ratio from that: (ctr pull + script-only time) / ctr pull | %s |\n' "$adjusted"
-printf '| script rerun, image present (median of %s: %s) | %s |\n\n' "$BENCH_ROUNDS" "${rerun_times[*]}" "$rerun"
+printf '| script rerun, image present (median of %s: %s) | %s |\n' "$BENCH_ROUNDS" "${rerun_times[*]}" "$rerun"
+printf '| CRI pull (crictl), cold (median of %s: %s) | %s |\n' "$BENCH_ROUNDS" "${cri_times[*]}" "$cri_cold"
+printf '| time ratio script / CRI pull | %s |\n' "$cri_ratio"
+printf '| time ratio from the script-only time: (CRI pull + script-only time) / CRI pull | %s |\n' "$cri_ratio_extra"
+printf '| disk after the script / after the CRI pull, MiB (%s / %s) | %s / %s |\n' "${script_disk[*]}" "${cri_disk[*]}" "$sdisk" "$cdisk"
+printf '| disk ratio script / CRI pull | %s |\n' "$disk_ratio"
+printf '| script rerun with %s other images (median of 5: %s) | %s |\n\n' "$BENCH_BUSY_IMAGES" "${busy_times[*]}" "$busy"
 jq -cn --argjson imageMiB "$size_mb" --argjson layers "$BENCH_LAYERS" --argjson rounds "$BENCH_ROUNDS" \
   --argjson cold "$cold_start" --argjson pre "$prefetched_start" --argjson speedup "$speedup" \
   --argjson sc "$script_cold" --argjson cc "$ctr_cold" --argjson ratio "$ratio" --argjson rerun "$rerun" \
   --argjson extra "$extra" --argjson adjusted "$adjusted" --arg load "$(cut -d' ' -f1-3 /proc/loadavg)" \
+  --argjson cri "$cri_cold" --argjson criRatio "$cri_ratio" --argjson sdisk "$sdisk" --argjson cdisk "$cdisk" \
+  --argjson diskRatio "$disk_ratio" --argjson criRatioExtra "$cri_ratio_extra" --argjson busyN "$BENCH_BUSY_IMAGES" --argjson busy "$busy" \
   --arg containerd "$(containerd --version | awk '{ print $3 }')" '{
     imageMiB: $imageMiB, layers: $layers, rounds: $rounds, containerd: $containerd,
     coldStartSeconds: $cold, prefetchedStartSeconds: $pre, speedup: $speedup,
     scriptColdSeconds: $sc, ctrPullColdSeconds: $cc, overheadRatio: $ratio, rerunSeconds: $rerun,
     scriptOnlySeconds: $extra, overheadRatioScriptOnly: $adjusted, loadAverage: $load,
-    targets: {speedup: ($speedup >= 50), overheadRatio: ($ratio <= 1.05), rerunSeconds: ($rerun <= 0.5)}
+    criPullColdSeconds: $cri, scriptCriTimeRatio: $criRatio, scriptCriTimeRatioScriptOnly: $criRatioExtra, scriptDiskMiB: $sdisk, criDiskMiB: $cdisk,
+    scriptCriDiskRatio: $diskRatio, busyStoreImages: $busyN, busyStoreRerunSeconds: $busy,
+    targets: {speedup: ($speedup >= 50), overheadRatio: ($ratio <= 1.05), rerunSeconds: ($rerun <= 0.5),
+      scriptCriTimeRatio: ($criRatio <= 1.05), scriptCriDiskRatio: ($diskRatio <= 1), busyStoreRerunSeconds: ($busy <= 0.3)}
   }'

@@ -18,9 +18,16 @@
 E2E_ACCOUNT=123456789012
 E2E_REGION=eu-west-1
 E2E_HOST="${E2E_ACCOUNT}.dkr.ecr.${E2E_REGION}.amazonaws.com"
+# Where ECR redirects layer downloads (presigned S3 URLs; s3-proxy.js plays it).
+E2E_S3_HOST="prod-${E2E_REGION}-starport-layer-bucket.s3.${E2E_REGION}.amazonaws.com"
 E2E_NS=k8s.io
 E2E_REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-E2E_SCRIPT="${E2E_REPO_ROOT}/assets/prefetch-image.sh"
+# The node script under test (E2E_SCRIPT: another version, e.g. to measure what a change gained).
+E2E_SCRIPT="${E2E_SCRIPT:-${E2E_REPO_ROOT}/assets/prefetch-image.sh}"
+# The shell the script runs under (E2E_BASH: another bash, e.g. Amazon Linux 2's 4.2): the script is
+# run as `$E2E_BASH SCRIPT`; without it, the rendered document is executed (its shebang, /bin/bash).
+E2E_BASH="${E2E_BASH:-}"
+E2E_RUN_WITH=(${E2E_BASH:+"$E2E_BASH"})
 
 log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 die() { log "FATAL: $*"; exit 1; }
@@ -162,7 +169,7 @@ e2e_setup_ecr() {
   chmod 600 "$AWS_SHIM_STATE/token"
   ip link set lo up
   E2E_REGISTRY="127.0.0.1:443"
-  printf '127.0.0.1 localhost %s\n' "$E2E_HOST" >"$E2E_WORK/hosts"
+  printf '127.0.0.1 localhost %s %s\n' "$E2E_HOST" "$E2E_S3_HOST" >"$E2E_WORK/hosts"
   mount --bind "$E2E_WORK/hosts" /etc/hosts
 }
 
@@ -198,7 +205,7 @@ e2e_make_tls() {
     -keyout "$t/ca.key" -out "$t/ca.crt" 2>/dev/null
   openssl req -newkey rsa:2048 -nodes -subj "/CN=$E2E_HOST" \
     -keyout "$t/server.key" -out "$t/server.csr" 2>/dev/null
-  printf 'subjectAltName=DNS:%s,IP:127.0.0.1\n' "$E2E_HOST" >"$t/ext"
+  printf 'subjectAltName=DNS:%s,DNS:%s,IP:127.0.0.1\n' "$E2E_HOST" "$E2E_S3_HOST" >"$t/ext"
   openssl x509 -req -in "$t/server.csr" -CA "$t/ca.crt" -CAkey "$t/ca.key" -CAcreateserial \
     -days 2 -extfile "$t/ext" -out "$t/server.crt" 2>/dev/null
 }
@@ -547,6 +554,37 @@ e2e_image_usable() {
   [ -n "$chain" ] || return 1
   e2e_ctr snapshots --snapshotter "$sn" info "$chain" 2>/dev/null | jq -e '.Kind == "Committed"' >/dev/null || return 1
   e2e_ctr content ls "digest==$config" | grep -qF "containerd.io/gc.ref.snapshot.$sn=$chain"
+}
+
+# e2e_fill_store N: N more images in k8s.io, as a busy node holds (distinct manifests and configs
+# over one shared busybox layer, named busy.example/app-I:v1), imported from one OCI archive.
+e2e_fill_store() {
+  local n="$1" dir="$E2E_WORK/tmp/busy" src="$E2E_WORK/images/busy-base" i base config layers cdg mdg entries=()
+  [ -d "$src" ] || e2e_build_image busy-base 0 0 busy >/dev/null
+  rm -rf "$dir" && mkdir -p "$dir/blobs/sha256"
+  cp "$src/blobs/sha256/"* "$dir/blobs/sha256/"
+  base="$(jq -r '.manifests[0].digest' "$src/index.json")"
+  base="$(cat "$src/blobs/sha256/${base#sha256:}")"
+  config="$(jq -r '.config.digest' <<<"$base")"
+  config="$(cat "$src/blobs/sha256/${config#sha256:}")"
+  layers="$(jq -c '.layers' <<<"$base")"
+  # String edits, not jq (200 jq starts take seconds): the config gets a label "n".
+  [[ "$config" == *'"Labels":{'* ]] || die "unexpected test image config: $config"
+  for ((i = 1; i <= n; i++)); do
+    local c m
+    c="${config/'"Labels":{'/'"Labels":{"n":"'$i'",'}"
+    cdg="$(printf '%s' "$c" | sha256sum | cut -d' ' -f1)"
+    printf '%s' "$c" >"$dir/blobs/sha256/$cdg"
+    m='{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:'$cdg'","size":'${#c}'},"layers":'$layers'}'
+    mdg="$(printf '%s' "$m" | sha256sum | cut -d' ' -f1)"
+    printf '%s' "$m" >"$dir/blobs/sha256/$mdg"
+    entries+=("{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"sha256:$mdg\",\"size\":${#m},\"annotations\":{\"io.containerd.image.name\":\"busy.example/app-$i:v1\",\"org.opencontainers.image.ref.name\":\"v1\"}}")
+  done
+  printf '{"imageLayoutVersion":"1.0.0"}' >"$dir/oci-layout"
+  printf '%s\n' "${entries[@]}" | jq -cs '{schemaVersion: 2, manifests: .}' >"$dir/index.json"
+  tar -C "$dir" -cf "$dir.tar" . || die "cannot write $dir.tar"
+  e2e_ctr images import "$dir.tar" >/dev/null || die "import of $n images failed"
+  rm -rf "$dir" "$dir.tar"
 }
 
 # e2e_document OUT: the SSM document the tests run, into OUT: $PREFETCH_DOCUMENT_JSON if set, else the

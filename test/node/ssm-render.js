@@ -38,6 +38,9 @@ const PARAMETERS = [
   ['maxDiskUsagePercent', 'PREFETCH_MAX_DISK_PERCENT', { allowedPattern: whole('[1-9]|[1-9][0-9]|100'), default: '80' }],
   ['pinImages', 'PREFETCH_PIN', { allowedPattern: whole('true|false'), default: 'false' }],
   ['maxAttempts', 'PREFETCH_MAX_ATTEMPTS', { allowedPattern: whole('[1-9]|10'), default: '5' }],
+  ['executionTimeout', 'PREFETCH_EXECUTION_TIMEOUT', {
+    allowedPattern: whole('[1-9][0-9]{0,4}|1[0-6][0-9]{4}|17[0-1][0-9]{3}|172[0-7][0-9]{2}|172800'), default: '3600',
+  }],
 ];
 
 function defaultDocument(scriptPath = path.join(__dirname, '..', '..', 'assets', 'prefetch-image.sh')) {
@@ -54,7 +57,8 @@ function defaultDocument(scriptPath = path.join(__dirname, '..', '..', 'assets',
     mainSteps: [{
       action: 'aws:runShellScript',
       name: 'prefetchImage',
-      inputs: { runCommand: [lines[0], ...assignments, ...lines.slice(1)] },
+      // Without comment lines, as the construct embeds it (src/prefetch-document.ts).
+      inputs: { runCommand: [lines[0], ...assignments, ...lines.slice(1).filter((l) => !/^\s*#/.test(l))] },
     }],
   };
 }
