@@ -1056,6 +1056,10 @@ mode_tags() {
   done
 }
 
+# jq: does a tag start with one of the prefixes given as positional arguments (any tag without any)?
+# shellcheck disable=SC2016 # jq, not shell
+readonly JQ_MATCHES='def matches: ($ARGS.positional | length) == 0 or (. as $t | any($ARGS.positional[]; . as $p | $t | startswith($p)));'
+
 # The newest image as the push leg recorded it: one DynamoDB GetItem (NewestImageRecord). Sets
 # RECORD_PICK ("DIGEST PUSHED_AT TAG...") and returns 0; returns 1 (the caller searches the
 # repository) when nothing is recorded yet, or the record cannot be read (no permission: a node role
@@ -1079,8 +1083,7 @@ read_record() {
   done
   # The item must be of this repository (a prefetcher given another repository keeps its key), and
   # only its tags with one of the prefixes count (the tag filter may have changed since).
-  RECORD_PICK="$(jq -r --arg repo "$PREFETCH_REPOSITORY" --args '
-    def matches: ($ARGS.positional | length) == 0 or (. as $t | any($ARGS.positional[]; . as $p | $t | startswith($p)));
+  RECORD_PICK="$(jq -r --arg repo "$PREFETCH_REPOSITORY" --args "$JQ_MATCHES"'
     .Item // empty | select(.digest.S and .pushedAt.S and .repositoryName.S == $repo)
     | [.digest.S, (.pushedAt.S | fromdateiso8601 | tostring)] + [(.tags.SS // [])[] | select(matches)]
     | select(length > 2) | join(" ")' ${PREFIXES[@]+"${PREFIXES[@]}"} <<<"$out" 2>/dev/null)" || RECORD_PICK=""
@@ -1101,15 +1104,13 @@ search_newest() {
   # compare instants, not strings (offsets differ across DST changes). Only container images (an
   # index, or an image config as the artifact media type), and no cosign signature, attestation or
   # SBOM tags.
-  SEARCH_PICK="$(jq -r --args '
+  SEARCH_PICK="$(jq -r --args "$JQ_MATCHES"'
       def epoch: if type == "number" then . else
         capture("^(?<dt>[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2})(?<f>[.][0-9]+)?(?<tz>Z|[+-][0-9]{2}:?[0-9]{2})?$") as $c
         | ($c.dt + "Z" | fromdateiso8601) + ("0" + ($c.f // "") | tonumber)
           - (($c.tz // "Z") as $z | if $z == "Z" then 0 else
               ((if $z[0:1] == "-" then -1 else 1 end) * (($z[1:3] | tonumber) * 3600 + ($z[-2:] | tonumber) * 60)) end)
         end;
-      def matches: ($ARGS.positional | length) == 0 or
-        (. as $t | any($ARGS.positional[]; . as $p | $t | startswith($p)));
       def image: (.imageManifestMediaType // "" | test("index|manifest[.]list")) or
         (.artifactMediaType // "" | . == "" or test("^application/vnd[.](oci[.]image[.]config[.]v1[+]json|docker[.]container[.]image[.]v1[+]json)$"));
       def cosign: test("^sha256-[a-f0-9]{64}[.](sig|att|sbom)$");

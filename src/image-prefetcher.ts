@@ -19,7 +19,7 @@ import { checkDeliveryTimeout, PushRollout, RolloutOptions } from './push-rollou
 import { ReconcileSchedule } from './reconcile-schedule';
 import { RegistryEventBusPolicy } from './registry-event-bus-policy';
 import { TagFilter } from './tag-filter';
-import { checkInteger, checkRetryPolicy, fail, isUnresolved, OCI_TAG, repositoryEnvironment } from './validation';
+import { checkInteger, checkRetryPolicy, fail, isUnresolved, OCI_TAG, repositoryEnvironment, sourceGuardedPrincipal } from './validation';
 
 /**
  * The jitter default, chosen with the fleet model (test/fleet/model.js; README, "Rollout at fleet
@@ -256,10 +256,7 @@ export class ImagePrefetcher extends Construct {
     const ruleName = props.ruleName ?? Names.uniqueResourceName(this, { maxLength: 64, separator: '-' });
     this.eventRole = new iam.Role(this, 'EventRole', {
       description: `Lets EventBridge rule ${ruleName} start the image prefetch rollout`,
-      assumedBy: new iam.ServicePrincipal('events.amazonaws.com').withConditions({
-        StringEquals: { 'aws:SourceAccount': stack.account },
-        ArnEquals: { 'aws:SourceArn': stack.formatArn({ service: 'events', resource: 'rule', resourceName: ruleName }) },
-      }),
+      assumedBy: sourceGuardedPrincipal('events.amazonaws.com', stack, stack.formatArn({ service: 'events', resource: 'rule', resourceName: ruleName })),
     });
 
     const rule = new events.Rule(this, 'PushRule', {

@@ -7,7 +7,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { PrefetchDeadLetterQueue } from './prefetch-dead-letter-queue';
-import { checkRetryPolicy, fail, isUnresolved, repositoryEnvironment } from './validation';
+import { checkRetryPolicy, fail, isUnresolved, repositoryEnvironment, sourceGuardedPrincipal } from './validation';
 
 /**
  * EventBridge allows 5 targets per rule ("Amazon EventBridge quotas", Targets per rule:
@@ -121,10 +121,7 @@ export class ImagePushForwarder extends Construct {
       // https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-cross-account.html).
       const role = new iam.Role(this, `ForwardRole${suffix}`, {
         description: `Lets EventBridge rule ${ruleName} put ECR push events on the workload accounts' default event buses`,
-        assumedBy: new iam.ServicePrincipal('events.amazonaws.com').withConditions({
-          StringEquals: { 'aws:SourceAccount': stack.account },
-          ArnEquals: { 'aws:SourceArn': stack.formatArn({ service: 'events', resource: 'rule', resourceName: ruleName }) },
-        }),
+        assumedBy: sourceGuardedPrincipal('events.amazonaws.com', stack, stack.formatArn({ service: 'events', resource: 'rule', resourceName: ruleName })),
       });
       const rule = new events.Rule(this, `ForwardRule${suffix}`, {
         ruleName,

@@ -1,10 +1,10 @@
-import { CfnResource, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { CfnResource, Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct, IConstruct } from 'constructs';
-import { suppressNag } from './validation';
+import { stackSingleton, suppressNag } from './validation';
 
 /** The partition key: one item per prefetcher. */
 const KEY_ATTRIBUTE = 'prefetcher';
@@ -41,9 +41,7 @@ export class NewestImageRecord extends Construct {
    * @param scope any construct in the stack
    */
   public static of(scope: IConstruct): NewestImageRecord {
-    const stack = Stack.of(scope);
-    const id = 'ImagePrefetcherNewestImages';
-    return (stack.node.tryFindChild(id) as NewestImageRecord | undefined) ?? new NewestImageRecord(stack, id);
+    return stackSingleton(scope, 'ImagePrefetcherNewestImages', (stack, id) => new NewestImageRecord(stack, id));
   }
 
   /** The table: partition key `prefetcher` (string); attributes `digest`, `tags` (string set), `pushedAt` (ISO 8601 UTC). */

@@ -1,7 +1,7 @@
-import { CfnResource, Duration, Stack } from 'aws-cdk-lib';
+import { CfnResource, Duration } from 'aws-cdk-lib';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct, IConstruct } from 'constructs';
-import { suppressNag } from './validation';
+import { stackSingleton, suppressNag } from './validation';
 
 /**
  * The dead-letter queue for push events that EventBridge could not deliver, shared by
@@ -14,9 +14,7 @@ export class PrefetchDeadLetterQueue extends Construct {
    * @param scope any construct in the stack
    */
   public static of(scope: IConstruct): PrefetchDeadLetterQueue {
-    const stack = Stack.of(scope);
-    const id = 'ImagePrefetcherDeadLetterQueue';
-    return (stack.node.tryFindChild(id) as PrefetchDeadLetterQueue | undefined) ?? new PrefetchDeadLetterQueue(stack, id);
+    return stackSingleton(scope, 'ImagePrefetcherDeadLetterQueue', (stack, id) => new PrefetchDeadLetterQueue(stack, id));
   }
 
   /** The queue. */

@@ -3,7 +3,7 @@ import * as path from 'path';
 import { Arn, Stack } from 'aws-cdk-lib';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct, IConstruct } from 'constructs';
-import { ECR_REPOSITORY_NAME, OCI_TAG } from './validation';
+import { ECR_REPOSITORY_NAME, OCI_TAG, stackSingleton } from './validation';
 
 /** Where the node-side script lives in the package (a real shell file, linted and tested on its own). */
 const SCRIPT_PATH = path.join(__dirname, '..', 'assets', 'prefetch-image.sh');
@@ -152,9 +152,7 @@ export class PrefetchDocument extends Construct {
    * @param scope any construct in the stack
    */
   public static of(scope: IConstruct): PrefetchDocument {
-    const stack = Stack.of(scope);
-    const id = 'ImagePrefetcherDocument';
-    return (stack.node.tryFindChild(id) as PrefetchDocument | undefined) ?? new PrefetchDocument(stack, id);
+    return stackSingleton(scope, 'ImagePrefetcherDocument', (stack, id) => new PrefetchDocument(stack, id));
   }
 
   /**

@@ -5,7 +5,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct, IConstruct } from 'constructs';
 import { PrefetchDocument } from './prefetch-document';
-import { fail } from './validation';
+import { fail, stackSingleton } from './validation';
 
 /** The namespace of every metric the library's metric filters publish. */
 export const METRIC_NAMESPACE = 'CdkImagePrefetcher';
@@ -180,10 +180,8 @@ export class PrefetchStatusEvents extends Construct {
    * @param retention the log group's retention when it is created here
    */
   public static of(scope: IConstruct, retention?: logs.RetentionDays, createResourcePolicy?: boolean): PrefetchStatusEvents {
-    const stack = Stack.of(scope);
-    const id = 'ImagePrefetcherStatusEvents';
-    return (stack.node.tryFindChild(id) as PrefetchStatusEvents | undefined)
-      ?? new PrefetchStatusEvents(stack, id, retention, createResourcePolicy ?? true);
+    return stackSingleton(scope, 'ImagePrefetcherStatusEvents',
+      (stack, id) => new PrefetchStatusEvents(stack, id, retention, createResourcePolicy ?? true));
   }
 
 

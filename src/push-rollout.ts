@@ -9,7 +9,7 @@ import { NewestImageRecord } from './newest-image-record';
 import { NodeSelector } from './node-selector';
 import { selectedNodesStatement, suppressInstanceWildcard } from './run-command-target';
 import { Threshold } from './threshold';
-import { fail, suppressNag } from './validation';
+import { fail, sourceGuardedPrincipal, suppressNag } from './validation';
 
 /**
  * The Run Command user guide ("Run commands at scale") says targets take "a maximum of five keys,
@@ -145,10 +145,7 @@ export class PushRollout extends Construct {
     });
     const role = new iam.Role(this, 'Role', {
       description: `Lets state machine ${stateMachineName} send the image prefetch document to the selected nodes`,
-      assumedBy: new iam.ServicePrincipal('states.amazonaws.com').withConditions({
-        StringEquals: { 'aws:SourceAccount': stack.account },
-        ArnEquals: { 'aws:SourceArn': stateMachineArn },
-      }),
+      assumedBy: sourceGuardedPrincipal('states.amazonaws.com', stack, stateMachineArn),
     });
     this.role = role;
 

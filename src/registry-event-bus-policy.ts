@@ -1,5 +1,6 @@
 import { CfnResource, Names, Stack } from 'aws-cdk-lib';
 import { Construct, IConstruct } from 'constructs';
+import { stackSingleton } from './validation';
 
 /**
  * Lets a central registry account put events on this account's default event bus: the ECR push
@@ -21,9 +22,7 @@ export class RegistryEventBusPolicy extends Construct {
    * @param registryAccount the 12-digit ID of the account that holds the repositories
    */
   public static of(scope: IConstruct, registryAccount: string): RegistryEventBusPolicy {
-    const stack = Stack.of(scope);
-    const id = `ImagePrefetcherRegistryEvents${registryAccount}`;
-    return (stack.node.tryFindChild(id) as RegistryEventBusPolicy | undefined) ?? new RegistryEventBusPolicy(stack, id, registryAccount);
+    return stackSingleton(scope, `ImagePrefetcherRegistryEvents${registryAccount}`, (stack, id) => new RegistryEventBusPolicy(stack, id, registryAccount));
   }
 
   /** The account allowed to put events. */

@@ -1,5 +1,7 @@
-import { Arn, ArnFormat, CfnResource, Duration, Token } from 'aws-cdk-lib';
+import { Arn, ArnFormat, CfnResource, Duration, Stack, Token } from 'aws-cdk-lib';
 import * as ecr from 'aws-cdk-lib/aws-ecr';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import { Construct, IConstruct } from 'constructs';
 
 /** Throws a synth-time error that names the prop, the rule and the value. @internal */
 export function fail(prop: string, rule: string, value: unknown): never {
@@ -59,4 +61,28 @@ export function suppressNag(resource: CfnResource, id: string, reason: string, a
   const existing = resource.getMetadata('cdk_nag')?.rules_to_suppress ?? [];
   const rule = { id, reason, ...(appliesToRegex ? { applies_to: [{ regex: appliesToRegex }] } : {}) };
   resource.addMetadata('cdk_nag', { rules_to_suppress: [...existing, rule] });
+}
+
+/**
+ * A service principal that may assume a role only for this account's one resource (confused-deputy
+ * guard: `aws:SourceAccount` and `aws:SourceArn`; IAM user guide, "The confused deputy problem").
+ *
+ * @internal
+ */
+export function sourceGuardedPrincipal(service: string, stack: Stack, sourceArn: string): iam.IPrincipal {
+  return new iam.ServicePrincipal(service).withConditions({
+    StringEquals: { 'aws:SourceAccount': stack.account },
+    ArnEquals: { 'aws:SourceArn': sourceArn },
+  });
+}
+
+/**
+ * The construct `id` at the root of `scope`'s stack, created by `create` on first use: what a stack's
+ * prefetchers share (the document, the dead-letter queue, the newest-image record, ...).
+ *
+ * @internal
+ */
+export function stackSingleton<T extends Construct>(scope: IConstruct, id: string, create: (stack: Stack, id: string) => T): T {
+  const stack = Stack.of(scope);
+  return (stack.node.tryFindChild(id) as T | undefined) ?? create(stack, id);
 }

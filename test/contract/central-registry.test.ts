@@ -7,7 +7,7 @@
 import { forwarded, FORWARDER_EVENTS, REGISTRY_ACCOUNT, synthesizeCentralContract, synthesizeForwarder, WORKLOAD_ACCOUNT } from './central';
 import { imageAction, DIGEST, Event } from './ecr-events';
 import { matchesPattern, transformInput } from './eventbridge';
-import { CONTRACT_ENV, CONTRACT_REPOSITORY, sendCommandRequest } from './synthesized';
+import { CONTRACT_ENV, CONTRACT_REPOSITORY, resolveRefs, sendCommandRequest } from './synthesized';
 import { TagFilter } from '../../src';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -66,8 +66,7 @@ describe('what the rollout hands SSM for a forwarded push', () => {
   test('joining nodes look up the registry account\'s repository (the association\'s accountId)', () => {
     expect(workload.associationParameters.accountId).toEqual([REGISTRY_ACCOUNT]);
     // CloudFormation resolves the newest-image table's Ref to its name before SSM sees it.
-    const resolved = JSON.parse(JSON.stringify(workload.associationParameters),
-      (_, v) => (v && typeof v === 'object' && !Array.isArray(v) && typeof v.Ref === 'string' ? 'Workload-NewestImagesTable-1A2B' : v));
+    const resolved = resolveRefs(workload.associationParameters, 'Workload-NewestImagesTable-1A2B');
     expect(() => ssm.render(workload.document, resolved)).not.toThrow();
   });
 });

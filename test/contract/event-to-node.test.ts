@@ -8,7 +8,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { ARTIFACT_PUSHES, COSIGN_TAG, DOCKER_LIST, DOCKER_MANIFEST, documentedPush, imageAction, multiArchPush, pullThroughCacheAction, replication, replicationAction, DIGEST, Event } from './ecr-events';
 import { matchesPattern, transformInput } from './eventbridge';
-import { CONTRACT_ENV, CONTRACT_REPOSITORY, Contract, ContractProps, sendCommandRequest, synthesizeContract } from './synthesized';
+import { CONTRACT_ENV, CONTRACT_REPOSITORY, Contract, ContractProps, resolveRefs, sendCommandRequest, synthesizeContract } from './synthesized';
 import { TagFilter, Threshold } from '../../src';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -146,8 +146,7 @@ describe('what the rollout hands SSM for a matching event', () => {
   test.each(Object.keys(FILTERS))('tag filter %s: the association\'s parameters are valid document parameters', (filter) => {
     const contract = contracts[filter];
     // CloudFormation resolves the record table's Ref to its name before SSM sees it.
-    const resolved = JSON.parse(JSON.stringify(contract.associationParameters),
-      (_, v) => (v && typeof v === 'object' && !Array.isArray(v) && typeof v.Ref === 'string' ? 'Stack-ImagePrefetcherNewestImagesTable-1A2B3C' : v));
+    const resolved = resolveRefs(contract.associationParameters, 'Stack-ImagePrefetcherNewestImagesTable-1A2B3C');
     expect(() => ssm.render(contract.document, resolved)).not.toThrow();
     const script = ssm.render(contract.document, resolved);
     expect(script).toContain(['exact', 'mixed'].includes(filter) ? "\nPREFETCH_RECORD_TABLE=''\n" : "\nPREFETCH_RECORD_TABLE='Stack-ImagePrefetcherNewestImagesTable-1A2B3C'\n");

@@ -83,6 +83,11 @@ export function readContract(template: any): Contract {
   };
 }
 
+/** Association parameters as SSM receives them: CloudFormation has resolved every `Ref` (to `name`). */
+export function resolveRefs<T>(value: T, name: string): T {
+  return JSON.parse(JSON.stringify(value), (_, v) => (v && typeof v === 'object' && !Array.isArray(v) && typeof v.Ref === 'string' ? name : v));
+}
+
 /** The SendCommand request the push rollout makes for an execution input (the transformer's output). */
 export function sendCommandRequest(contract: Contract, executionInput: string): { [key: string]: any } {
   if (contract.sendCommandTask.Resource !== 'arn:${AWS::Partition}:states:::aws-sdk:ssm:sendCommand') {
