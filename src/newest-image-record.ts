@@ -96,6 +96,9 @@ export class NewestImageRecord extends Construct {
       resultPath: sfn.JsonPath.DISCARD,
     });
     const recordNewer = new tasks.DynamoUpdateItem(scope, 'RecordNewer', {
+      // EventBridge's `time` is ISO 8601 UTC to the second (EventBridge user guide, "Amazon EventBridge
+      // events"), and DynamoDB compares strings by their UTF-8 bytes (DynamoDB developer guide,
+      // "Comparison operator and function reference"): for this one format that is time order.
       comment: 'Another image: record it only if its push is newer than the recorded one (ISO 8601 UTC times compare as strings)',
       table: this.table,
       key: keyValue,
