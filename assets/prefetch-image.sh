@@ -397,7 +397,8 @@ chain_id() { # chain_id MANIFEST_DIGEST [MANIFEST_TEXT]
 # snapshot of the chain ID) for the CRI's snapshotter. Layer blobs are not required: the CRI may
 # discard them after unpacking (discard_unpacked_layers on EKS AMIs).
 # image_state DIGEST TAG... -> STATE: present (all refs) | unpacked (digest ref + snapshot, a tag
-# ref missing or elsewhere) | missing; LABELED: 1 if every ref already has the wanted labels.
+# ref missing or elsewhere) | missing; LABELED: 1 if every ref already has the wanted labels;
+# STATE_REFS: the `ctr images ls` lines of those references (tag_info reads a tag from them).
 image_state() {
   local digest="$1" name _type dg rest info tag
   local -A target=() labels=()
@@ -409,11 +410,12 @@ image_state() {
   for tag in "$@"; do filters+=("name==\"${IMAGE}:${tag}\""); done
   STATE=missing
   LABELED=1
+  STATE_REFS="$(ctr_ns images ls "${filters[@]}" 2>/dev/null)"
   while read -r name _type dg rest; do
     [[ "$name" == "${IMAGE}"[@:]* ]] || continue
     target[$name]="$dg"
     labels[$name]="${rest##* }"
-  done < <(ctr_ns images ls "${filters[@]}" 2>/dev/null)
+  done <<<"$STATE_REFS"
   [ "${target[${IMAGE}@${digest}]:-}" = "$digest" ] || return 0
   platform_manifest "$digest" || return 0
   chain_id "$MANIFEST_DIGEST" "$MANIFEST_DOC" || return 0
@@ -454,43 +456,56 @@ unpin_others() {
 }
 
 # Labels the CRI sets (and pinning); adding them is local and idempotent.
-label_refs() { # label_refs DIGEST TAG...
-  local wanted=("$LABEL_MANAGED") ref digest="$1"
-  shift
-  [ "$PREFETCH_PIN" = true ] && wanted+=("$LABEL_PINNED" "$LABEL_OWN_PIN")
-  for ref in "${IMAGE}@${digest}" "${@/#/${IMAGE}:}"; do
-    ctr_ns images label "$ref" "${wanted[@]}" >/dev/null ||
+label_refs() { # label_refs REF...
+  local ref
+  for ref in "$@"; do
+    ctr_ns images label "$ref" "${WANTED_LABELS[@]}" >/dev/null ||
       fail "$EXIT_FAIL" failed "could not label $ref"
   done
+}
+
+# Make DIGEST ready as TAG...: the digest reference's labels, then the tags (forward only), each
+# tag labelled in the same call that records its push time. Tags kept at a newer push are left alone.
+make_ready() { # make_ready DIGEST TAG...
+  local digest="$1"
+  shift
+  [ -n "$LABELED" ] || label_refs "${IMAGE}@${digest}"
+  move_tags "$digest" "$@"
 }
 
 # Where a tag reference points on this node, and when the push it came from happened:
 # tag_info REF -> TAG_TARGET (digest, or empty when there is no such reference), TAG_AT (epoch
 # seconds of our pushed-at label, or empty when the reference was not set by us: the kubelet's pull).
+# tag_info REF [LISTING]: read from LISTING (`ctr images ls` lines that include REF's, e.g. STATE_REFS)
+# instead of asking containerd again.
 tag_info() {
-  local name _type dg rest
+  local name _type dg rest list
   TAG_TARGET=""
   TAG_AT=""
+  if (($# > 1)); then list="$2"; else list="$(ctr_ns images ls "name==$1" 2>/dev/null)"; fi
   while read -r name _type dg rest; do
     [ "$name" = "$1" ] || continue
     TAG_TARGET="$dg"
     [[ ",${rest##* }," =~ ,${LABEL_PUSHED_AT}=([0-9]{1,12}), ]] && TAG_AT="${BASH_REMATCH[1]}"
-  done < <(ctr_ns images ls "name==$1" 2>/dev/null)
+  done <<<"$list"
 }
 
 # Is the node's TAG already at a newer push than PUSHED_AT (to another digest)? Then moving it to
 # DIGEST would turn it back: EventBridge does not deliver in order, and two pushes of one tag run as
 # two commands. A reference without our label (set by the kubelet) has no known time: it is moved.
-tag_is_newer() { # tag_is_newer TAG DIGEST
-  tag_info "${IMAGE}:$1"
+tag_is_newer() { # tag_is_newer TAG DIGEST [LISTING]
+  tag_info "${IMAGE}:$1" ${3+"$3"}
   [ -n "$TAG_TARGET" ] && [ "$TAG_TARGET" != "$2" ] && [ -n "$TAG_AT" ] && [ -n "${PUSHED_AT:-}" ] && ((TAG_AT > PUSHED_AT))
 }
 
 # Tags only move forward: point each TAG at DIGEST, recording PUSHED_AT on the reference, unless the
 # tag already points at a newer push. One lock per repository and tag around the read and the move,
-# so that two runs for two pushes of the tag cannot interleave. KEPT_TAGS: the tags left where they were.
+# so that two runs for two pushes of the tag cannot interleave. KEPT_TAGS: the tags left where they
+# were. A tag it points at DIGEST gets the wanted labels (and the push time) in one `ctr images label`
+# call: with 2.x, `ctr images tag` goes through the transfer service, which updates the reference in
+# place and copies no labels (containerd cmd/ctr/commands/images/tag.go; 1.x copies the source's).
 move_tags() { # move_tags DIGEST TAG...
-  local digest="$1" tag fd lock out
+  local digest="$1" tag fd lock out add
   shift
   KEPT_TAGS=()
   for tag in "$@"; do
@@ -501,13 +516,19 @@ move_tags() { # move_tags DIGEST TAG...
       say "kept ${IMAGE}:${tag} at ${TAG_TARGET}: pushed at $(date -u -d "@${TAG_AT}" +%FT%TZ), after this push ($(date -u -d "@${PUSHED_AT}" +%FT%TZ))"
       KEPT_TAGS+=("$tag")
     else
+      add=()
       if [ "$TAG_TARGET" != "$digest" ]; then
         out="$(ctr_ns images tag --force "${IMAGE}@${digest}" "${IMAGE}:${tag}" 2>&1)" ||
           fail "$EXIT_FAIL" failed "could not tag ${IMAGE}:${tag}: $out"
-        LABELED=""
+        add=("${WANTED_LABELS[@]}")
+      elif [ -z "$LABELED" ]; then
+        add=("${WANTED_LABELS[@]}")
       fi
       if [ -n "${PUSHED_AT:-}" ] && { [ -z "$TAG_AT" ] || ((TAG_AT < PUSHED_AT)) || [ "$TAG_TARGET" != "$digest" ]; }; then
-        ctr_ns images label "${IMAGE}:${tag}" "${LABEL_PUSHED_AT}=${PUSHED_AT}" >/dev/null ||
+        add+=("${LABEL_PUSHED_AT}=${PUSHED_AT}")
+      fi
+      if ((${#add[@]} > 0)); then
+        ctr_ns images label "${IMAGE}:${tag}" "${add[@]}" >/dev/null ||
           fail "$EXIT_FAIL" failed "could not label ${IMAGE}:${tag}"
       fi
     fi
@@ -850,24 +871,31 @@ prefetch_one() { # prefetch_one DIGEST TAG...
     [ "$PREFETCH_PIN" = true ] && pull+=(--label "$LABEL_PINNED")
     local t0="${EPOCHREALTIME:-$(date +%s.%N)}"
     if cri_pull_usable && with_retries "pull ${IMAGE}@${digest} (CRI)" cri_pull "${IMAGE}@${digest}"; then
+      # The CRI answers only once it has fetched the image and unpacked it for its snapshotter, made
+      # the digest reference and dropped the layer blobs where discard_unpacked_layers says so
+      # (containerd internal/cri/server/images/image_pull.go, PullImage: WithPullUnpack, then
+      # createImageReference for the repo digest): the answer the kubelet trusts. No second look.
       PULLED_WITH="the CRI's PullImage"
-    elif ! with_retries "pull ${IMAGE}@${digest}" ctr_pull "${pull[@]}" "${IMAGE}@${digest}"; then
-      say "the transfer service does not unpack for ${SNAPSHOTTER} (not in its unpack_config); pulling with ctr --local"
-      with_retries "pull ${IMAGE}@${digest}" ctr_pull "${pull[@]}" --local "${IMAGE}@${digest}" ||
-        fail "$EXIT_FAIL" failed "pull ${IMAGE}@${digest} --local: $RETRY_ERR"
+      PULL_SECONDS="$(awk -v a="$t0" -v b="${EPOCHREALTIME:-$(date +%s.%N)}" 'BEGIN { printf "%.3f", b - a }')"
+    else
+      if ! with_retries "pull ${IMAGE}@${digest}" ctr_pull "${pull[@]}" "${IMAGE}@${digest}"; then
+        say "the transfer service does not unpack for ${SNAPSHOTTER} (not in its unpack_config); pulling with ctr --local"
+        with_retries "pull ${IMAGE}@${digest}" ctr_pull "${pull[@]}" --local "${IMAGE}@${digest}" ||
+          fail "$EXIT_FAIL" failed "pull ${IMAGE}@${digest} --local: $RETRY_ERR"
+      fi
+      image_state "$digest" "$@"
+      PULL_SECONDS="$(awk -v a="$t0" -v b="${EPOCHREALTIME:-$(date +%s.%N)}" 'BEGIN { printf "%.3f", b - a }')"
+      [ "$STATE" = missing ] && fail "$EXIT_FAIL" failed "pull of ${digest} finished but the image is not unpacked for ${SNAPSHOTTER}"
+      discard_layers
     fi
-    image_state "$digest" "$@"
-    PULL_SECONDS="$(awk -v a="$t0" -v b="${EPOCHREALTIME:-$(date +%s.%N)}" 'BEGIN { printf "%.3f", b - a }')"
-    [ "$STATE" = missing ] && fail "$EXIT_FAIL" failed "pull of ${digest} finished but the image is not unpacked for ${SNAPSHOTTER}"
+    LABELED=""
     RESULTS+=(pulled)
     say "pulled and unpacked ${IMAGE}@${digest} in ${PULL_SECONDS}s (${PULLED_WITH:-ctr images pull})"
-    discard_layers
   else
     RESULTS+=(present)
   fi
   # Tag references only now that the content is complete and unpacked, and only forward.
-  move_tags "$digest" "$@"
-  [ -n "$LABELED" ] || label_refs "$digest" "$@"
+  make_ready "$digest" "$@"
   say "ready ${IMAGE}@${digest} as $(printf '%s ' "${@/#/${IMAGE}:}")(${RESULTS[${#RESULTS[@]} - 1]})"
   exec {lockfd}>&-
 }
@@ -1016,17 +1044,16 @@ mode_push() {
   say "mode=push image=${IMAGE}:${tag} digest=${digest}"
   # The push's time orders it against other pushes of the tag (without one: now).
   PUSHED_AT="${EVENT_EPOCH:-$(date +%s)}"
+  image_state "$digest" "$tag"
   # An older push delivered late: the node's tag already points at a newer one. Nothing to do.
-  if tag_is_newer "$tag" "$digest"; then
+  if tag_is_newer "$tag" "$digest" "$STATE_REFS"; then
     SUMMARY_DIGESTS="$digest"
     skip superseded "${IMAGE}:${tag} already points at ${TAG_TARGET}, pushed at $(date -u -d "@${TAG_AT}" +%FT%TZ), after this push of ${digest} ($(date -u -d "@${PUSHED_AT}" +%FT%TZ)); not pulling an older image"
   fi
   # Fast path: no jitter, no token, no registry request when it is already complete.
-  image_state "$digest" "$tag"
   if [ "$STATE" = present ]; then
     # The kubelet may have pulled it: record this push's time on the tag all the same.
-    move_tags "$digest" "$tag"
-    [ -n "$LABELED" ] || label_refs "$digest" "$tag"
+    make_ready "$digest" "$tag"
     SUMMARY_DIGESTS="$digest"
     RESULTS+=(present)
     say "already present: ${IMAGE}:${tag} and ${IMAGE}@${digest}, unpacked for ${SNAPSHOTTER}"
@@ -1151,8 +1178,7 @@ mode_newest() {
   say "newest: ${digest} tags=$(IFS=,; echo "${tags[*]}")"
   image_state "$digest" "${tags[@]}"
   if [ "$STATE" = present ]; then
-    move_tags "$digest" "${tags[@]}"
-    [ -n "$LABELED" ] || label_refs "$digest" "${tags[@]}"
+    make_ready "$digest" "${tags[@]}"
     SUMMARY_DIGESTS="$digest"
     RESULTS+=(present)
     say "already present: ${IMAGE}@${digest} as $(IFS=,; echo "${tags[*]}")"
@@ -1163,6 +1189,9 @@ mode_newest() {
 
 main() {
   validate_inputs
+  # The labels of a ready reference: the CRI's own (kubelet image GC sees it as the CRI's), and pinImages'.
+  WANTED_LABELS=("$LABEL_MANAGED")
+  [ "$PREFETCH_PIN" = true ] && WANTED_LABELS+=("$LABEL_PINNED" "$LABEL_OWN_PIN")
   detect_containerd
   if ! mkdir -p "${PREFETCH_RUN_DIR}/locks" || ! chmod 700 "$PREFETCH_RUN_DIR"; then
     fail "$EXIT_FAIL" failed "cannot create ${PREFETCH_RUN_DIR}"

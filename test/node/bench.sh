@@ -15,6 +15,7 @@
 #   busyStoreRerunSeconds   the script, image present, with BENCH_BUSY_IMAGES (200) other images in
 #                           the store (median of 5)
 #   scriptCriTimeRatio = scriptCold / criPullCold, scriptCriDiskRatio = scriptDisk / criDisk
+#   scriptCriTimeRatioPaired: the median of each round's script / CRI pull (scriptCriTimeRatioRounds)
 #   speedup = coldStart / prefetchedStart, overheadRatio = scriptCold / ctrPullCold
 # Prints a table, then one JSON line. Both pulls use the same credentials mechanism (a hosts dir
 # with the Authorization header), snapshotter and platform, so the ratio is the script's overhead.
@@ -156,6 +157,13 @@ cri_ratio="$(awk -v a="$(median "${script_times[@]}")" -v b="$cri_cold" 'BEGIN {
 # (CRI pull + that) / CRI pull, less exposed to round-to-round noise on a shared machine.
 cri_ratio_extra="$(awk -v c="$cri_cold" -v e="$(median "${extra_times[@]}")" 'BEGIN { printf "%.3f", (c + e) / c }')"
 disk_ratio="$(awk -v a="$sdisk" -v b="$cdisk" 'BEGIN { printf "%.3f", a / b }')"
+# Paired: script / CRI pull within each round (both pulls close in time), then the median: slow drift
+# of a shared machine's load cancels out of each round's ratio.
+round_ratios=()
+for ((i = 0; i < ${#script_times[@]}; i++)); do
+  round_ratios+=("$(awk -v a="${script_times[$i]}" -v b="${cri_times[$i]}" 'BEGIN { printf "%.3f", a / b }')")
+done
+cri_ratio_paired="$(median "${round_ratios[@]}")"
 cold_start="$(median "${cold_times[@]}")"
 prefetched_start="$(median "${prefetched_times[@]}")"
 script_cold="$(median "${script_times[@]}")"
@@ -180,6 +188,7 @@ printf '| overhead ratio from that: (ctr pull + script-only time) / ctr pull | %
 printf '| script rerun, image present (median of %s: %s) | %s |\n' "$BENCH_ROUNDS" "${rerun_times[*]}" "$rerun"
 printf '| CRI pull (crictl), cold (median of %s: %s) | %s |\n' "$BENCH_ROUNDS" "${cri_times[*]}" "$cri_cold"
 printf '| time ratio script / CRI pull | %s |\n' "$cri_ratio"
+printf '| time ratio script / CRI pull in each round (median of %s: %s) | %s |\n' "$BENCH_ROUNDS" "${round_ratios[*]}" "$cri_ratio_paired"
 printf '| time ratio from the script-only time: (CRI pull + script-only time) / CRI pull | %s |\n' "$cri_ratio_extra"
 printf '| disk after the script / after the CRI pull, MiB (%s / %s) | %s / %s |\n' "${script_disk[*]}" "${cri_disk[*]}" "$sdisk" "$cdisk"
 printf '| disk ratio script / CRI pull | %s |\n' "$disk_ratio"
@@ -189,13 +198,15 @@ jq -cn --argjson imageMiB "$size_mb" --argjson layers "$BENCH_LAYERS" --argjson 
   --argjson sc "$script_cold" --argjson cc "$ctr_cold" --argjson ratio "$ratio" --argjson rerun "$rerun" \
   --argjson extra "$extra" --argjson adjusted "$adjusted" --arg load "$(cut -d' ' -f1-3 /proc/loadavg)" \
   --argjson cri "$cri_cold" --argjson criRatio "$cri_ratio" --argjson sdisk "$sdisk" --argjson cdisk "$cdisk" \
-  --argjson diskRatio "$disk_ratio" --argjson criRatioExtra "$cri_ratio_extra" --argjson busyN "$BENCH_BUSY_IMAGES" --argjson busy "$busy" \
+  --argjson diskRatio "$disk_ratio" --argjson criRatioExtra "$cri_ratio_extra" --argjson criRatioPaired "$cri_ratio_paired" \
+  --argjson criRatioRounds "$(printf '%s\n' "${round_ratios[@]}" | jq -s -c .)" --argjson busyN "$BENCH_BUSY_IMAGES" --argjson busy "$busy" \
   --arg containerd "$(containerd --version | awk '{ print $3 }')" '{
     imageMiB: $imageMiB, layers: $layers, rounds: $rounds, containerd: $containerd,
     coldStartSeconds: $cold, prefetchedStartSeconds: $pre, speedup: $speedup,
     scriptColdSeconds: $sc, ctrPullColdSeconds: $cc, overheadRatio: $ratio, rerunSeconds: $rerun,
     scriptOnlySeconds: $extra, overheadRatioScriptOnly: $adjusted, loadAverage: $load,
-    criPullColdSeconds: $cri, scriptCriTimeRatio: $criRatio, scriptCriTimeRatioScriptOnly: $criRatioExtra, scriptDiskMiB: $sdisk, criDiskMiB: $cdisk,
+    criPullColdSeconds: $cri, scriptCriTimeRatio: $criRatio, scriptCriTimeRatioPaired: $criRatioPaired, scriptCriTimeRatioRounds: $criRatioRounds,
+    scriptCriTimeRatioScriptOnly: $criRatioExtra, scriptDiskMiB: $sdisk, criDiskMiB: $cdisk,
     scriptCriDiskRatio: $diskRatio, busyStoreImages: $busyN, busyStoreRerunSeconds: $busy,
     targets: {speedup: ($speedup >= 50), overheadRatio: ($ratio <= 1.05), rerunSeconds: ($rerun <= 0.5),
       scriptCriTimeRatio: ($criRatio <= 1.05), scriptCriDiskRatio: ($diskRatio <= 1), busyStoreRerunSeconds: ($busy <= 0.3)}

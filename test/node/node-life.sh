@@ -263,5 +263,26 @@ reruns 5
 check "10 reruns: outcome=present, exit 0 ($BAD not)" test "$BAD" = 0
 # The figure (at most 0.3 s) is the bench's (busyStoreRerunSeconds); here, on a shared machine, that
 # the store's size does not matter: before, the script listed (and sized) every image in k8s.io.
-check "median rerun with 200 other images ${BUSY}s ($BUSY_ALL) within 0.1 s of the median without ${quiet}s ($quiet_all)" \
-  awk -v a="$BUSY" -v b="$quiet" 'BEGIN { exit !(a <= b + 0.1) }'
+# The figure (seconds) is the bench's; on a shared machine timings vary by more than the store's
+# size costs, so what is checked is what the script asks containerd: a `ctr` in front of the real
+# one records each call and how many lines it answered.
+echo "# median rerun with 200 other images ${BUSY}s ($BUSY_ALL), without ${quiet}s ($quiet_all)"
+counting="$E2E_WORK/tmp/ctr-counting"
+mkdir -p "$counting"
+cat >"$counting/ctr" <<COUNTING
+#!/bin/bash
+out="\$("$(command -v ctr)" "\$@")"
+rc=\$?
+printf '%s\t%s\n' "\$*" "\$(printf '%s' "\$out" | grep -c '')" >>"$counting/calls"
+[ -z "\$out" ] || printf '%s\n' "\$out"
+exit \$rc
+COUNTING
+chmod +x "$counting/ctr"
+: >"$counting/calls"
+run_ssm "$(params imageTags=v1 imageDigest="$D1")" PATH="$counting:$PATH"
+expect "a rerun in the busy store, through a counting ctr" $? 0 "outcome=present"
+listed="$(awk -F'\t' '$1 ~ /images (ls|list)/ { n += $2 } END { print n + 0 }' "$counting/calls")"
+whole="$(awk -F'\t' '$1 ~ /images (ls|list)/ && $1 !~ /name(==|~=)/' "$counting/calls")"
+check "... every image listing names its references, none lists the whole store (${whole:-none did})" test -z "$whole"
+check "... it read ${listed} image lines, of $(e2e_ctr images ls -q | wc -l) references in the store (at most 10)" \
+  test "$listed" -gt 0 -a "$listed" -le 10
