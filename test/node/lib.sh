@@ -572,8 +572,18 @@ e2e_wipe_images() {
 # own pulls let GC drop the layer blobs after unpacking (internal/cri/server/images/image_pull.go,
 # ChildGCLabelsFilterLayers).
 e2e_image_usable() {
-  local ref="$1" sn="${2:-overlayfs}" target doc config chain="" d
-  target="$(e2e_ctr images ls | awk -v r="$ref" 'NR > 1 && $1 == r { print $3 }')"
+  local ref="$1" sn="${2:-overlayfs}"
+  e2e_chain_id "$ref" || return 1
+  e2e_ctr snapshots --snapshotter "$sn" info "$E2E_CHAIN" 2>/dev/null | jq -e '.Kind == "Committed"' >/dev/null || return 1
+  e2e_ctr content ls "digest==$E2E_CONFIG" | grep -qF "containerd.io/gc.ref.snapshot.$sn=$E2E_CHAIN"
+}
+
+# e2e_chain_id REF: the config digest (E2E_CONFIG) and the chain ID of the layers (E2E_CHAIN) of REF's
+# image for this platform, from the content store.
+e2e_chain_id() {
+  local target doc d
+  E2E_CONFIG="" E2E_CHAIN=""
+  target="$(e2e_ctr images ls | awk -v r="$1" 'NR > 1 && $1 == r { print $3 }')"
   [ -n "$target" ] || return 1
   doc="$(e2e_ctr content get "$target" 2>/dev/null)" || return 1
   if jq -e '.manifests' <<<"$doc" >/dev/null 2>&1; then
@@ -581,14 +591,12 @@ e2e_image_usable() {
       '[.manifests[] | select(.platform.os == "linux" and .platform.architecture == $a)][0].digest // empty' <<<"$doc")"
     doc="$(e2e_ctr content get "$d" 2>/dev/null)" || return 1
   fi
-  config="$(jq -r '.config.digest // empty' <<<"$doc")"
-  [ -n "$config" ] || return 1
-  for d in $(e2e_ctr content get "$config" 2>/dev/null | jq -r '.rootfs.diff_ids[]'); do
-    if [ -z "$chain" ]; then chain="$d"; else chain="sha256:$(printf '%s %s' "$chain" "$d" | sha256sum | cut -d' ' -f1)"; fi
+  E2E_CONFIG="$(jq -r '.config.digest // empty' <<<"$doc")"
+  [ -n "$E2E_CONFIG" ] || return 1
+  for d in $(e2e_ctr content get "$E2E_CONFIG" 2>/dev/null | jq -r '.rootfs.diff_ids[]'); do
+    if [ -z "$E2E_CHAIN" ]; then E2E_CHAIN="$d"; else E2E_CHAIN="sha256:$(printf '%s %s' "$E2E_CHAIN" "$d" | sha256sum | cut -d' ' -f1)"; fi
   done
-  [ -n "$chain" ] || return 1
-  e2e_ctr snapshots --snapshotter "$sn" info "$chain" 2>/dev/null | jq -e '.Kind == "Committed"' >/dev/null || return 1
-  e2e_ctr content ls "digest==$config" | grep -qF "containerd.io/gc.ref.snapshot.$sn=$chain"
+  [ -n "$E2E_CHAIN" ]
 }
 
 # e2e_fill_store N: N more images in k8s.io, as a busy node holds (distinct manifests and configs

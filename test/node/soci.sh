@@ -57,12 +57,15 @@ EOF
     containerRuntimeEndpoint: "unix:///run/containerd/containerd.sock", imageServiceEndpoint: $e}' \
     >"$E2E_WORK/kubernetes/kubelet/config.json"
   mount --bind "$E2E_WORK/kubernetes" /etc/kubernetes
+  # soci-snapshotter's config where nodeadm writes it (the script reads it too).
+  mkdir -p "$E2E_WORK/soci-etc" /etc/soci-snapshotter-grpc
+  mount --bind "$E2E_WORK/soci-etc" /etc/soci-snapshotter-grpc
   soci_start parallel
 }
 
 # soci_start MODE: soci-snapshotter-grpc with the MODE's config (parallel | lazy).
 soci_start() {
-  local d="$E2E_WORK/soci" cfg="$E2E_WORK/soci-config.toml" sock="$E2E_WORK/containerd/containerd.sock"
+  local d="$E2E_WORK/soci" cfg=/etc/soci-snapshotter-grpc/config.toml sock="$E2E_WORK/containerd/containerd.sock"
   mkdir -p "$d"
   cat >"$cfg" <<EOF
 debug = false
@@ -92,6 +95,7 @@ path = '$(command -v unpigz)'
 args = ['-d', '-c']
 EOF
   fi
+  # shellcheck disable=SC2153 # E2E_SOCI_DIR: lib.sh e2e_use_soci, before run.sh entered its namespace
   SSL_CERT_FILE="$E2E_WORK/registry/tls/ca.crt" setpriv --pdeathsig KILL "$E2E_SOCI_DIR/soci-snapshotter-grpc" \
     --address "$E2E_SOCI_SOCK" --root "$d" --config "$cfg" --log-level debug >>"$E2E_WORK/soci.log" 2>&1 &
   E2E_SOCI_PID=$!
@@ -118,26 +122,16 @@ kubelet_knows() { # kubelet_knows REF TAG_REF DIGEST_REF
 # The chain ID's snapshot in soci is a local one (not a lazily loaded FUSE mount: no
 # containerd.io/snapshot/remote label, snapshot/snapshot.go remoteLabel).
 soci_snapshot_local() { # soci_snapshot_local REF
-  local chain
-  chain="$(soci_chain_id "$1")" || return 1
-  e2e_ctr snapshots --snapshotter soci info "$chain" 2>/dev/null |
+  e2e_chain_id "$1" || return 1
+  e2e_ctr snapshots --snapshotter soci info "$E2E_CHAIN" 2>/dev/null |
     jq -e '.Kind == "Committed" and ((.Labels // {}) | has("containerd.io/snapshot/remote") | not)' >/dev/null
 }
-soci_chain_id() { # soci_chain_id REF -> the chain ID of the image's layers
-  local config chain="" d
-  config="$(e2e_ctr images ls | awk -v r="$1" 'NR > 1 && $1 == r { print $3 }')"
-  [ -n "$config" ] || return 1
-  config="$(e2e_ctr content get "$config" | jq -r '.config.digest')"
-  for d in $(e2e_ctr content get "$config" | jq -r '.rootfs.diff_ids[]'); do
-    if [ -z "$chain" ]; then chain="$d"; else chain="sha256:$(printf '%s %s' "$chain" "$d" | sha256sum | cut -d' ' -f1)"; fi
-  done
-  echo "$chain"
-}
 
+not_in_out() { ! grep -qF -- "$1" "$OUT"; }
 cri_check() { # cri_check DESCRIPTION COMMAND...: check, with the command's output when it fails
   local what="$1" out
   shift
-  if out="$("$@" 2>&1)"; then ok "$what"; else notok "$what"; sed 's/^/#   /' <<<"$out" | tail -n 5; fi
+  if out="$("$@" 2>&1)"; then ok "$what"; else notok "$what"; tail -n 5 <<<"$out" | sed 's/^/#   /'; fi
 }
 
 soci_cases() { # soci_cases MODE
@@ -150,7 +144,14 @@ soci_cases() { # soci_cases MODE
   before="$(blob_requests)"
   run_ssm "$(params imageTags=big imageDigest="$DBIG")"
   expect "[$mode] prefetch on a SOCI node" $? 0 "outcome=pulled"
-  grep -E 'snapshotter=|pulled and unpacked' "$OUT" | sed 's/^/#   /'
+  grep -E 'snapshotter=|image service|lazily|pulled and unpacked' "$OUT" | sed 's/^/#   /'
+  if [ "$mode" = parallel ]; then
+    check "[$mode] ... with the CRI's PullImage through the kubelet's image service (soci's socket)" \
+      grep -q "the kubelet's image service: $E2E_SOCI_SOCK" "$OUT"
+    check "[$mode] ... pulled with the CRI's PullImage" grep -q "pulled and unpacked .*(the CRI's PullImage)" "$OUT"
+  else
+    check "[$mode] ... with ctr, not the CRI's PullImage (soci may load lazily)" grep -q "pulled and unpacked .*(ctr images pull)" "$OUT"
+  fi
   echo "# [$mode] the prefetch made $(($(blob_requests) - before)) blob requests"
   check "[$mode] usable by the CRI: committed snapshot of the chain ID in soci, kept by the config's GC label" \
     e2e_image_usable "$IMG:big" soci
@@ -182,6 +183,9 @@ soci_cases() { # soci_cases MODE
   cri_check "[$mode] ... the kubelet's PullImage succeeds" kubelet_crictl pull --creds "AWS:$E2E_TOKEN" "$IMG@$D1"
   check "[$mode] ... and fetches no blob ($(($(blob_requests) - before)) blob requests)" test "$(blob_requests)" = "$before"
 
+  [ "$mode" = parallel ] && soci_kubelet_config "$mode"
+  soci_indexed "$mode"
+
   # The other order: the kubelet pulled first, the prefetch finds it present.
   e2e_wipe_images
   before="$(blob_requests)"
@@ -192,3 +196,72 @@ soci_cases() { # soci_cases MODE
   expect "[$mode] a prefetch after the kubelet's pull finds it present" $? 0 "outcome=present"
   check "[$mode] ... without a blob request" test "$(blob_requests)" = "$before"
 }
+
+# The kubelet's config elsewhere: the endpoint in a drop-in (nodeadm writes the user's kubelet config
+# to config.json.d/40-nodeadm.conf), or no kubelet config at all (containerd's socket: in parallel mode
+# soci has no credentials for that pull, so ctr pulls instead).
+soci_kubelet_config() { # soci_kubelet_config MODE
+  local mode="$1" k="$E2E_WORK/kubelet-alt"
+  mkdir -p "$k/config.json.d"
+  echo '{"kind": "KubeletConfiguration", "maxPods": 29}' >"$k/config.json"
+  jq '{kind, imageServiceEndpoint}' /etc/kubernetes/kubelet/config.json >"$k/config.json.d/40-nodeadm.conf"
+  e2e_wipe_images
+  run_ssm "$(params imageTags=v1 imageDigest="$D1")" PREFETCH_KUBELET_CONFIG="$k/config.json"
+  expect "[$mode] the kubelet's endpoint set in a drop-in: pulled through it" $? 0 \
+    "pulled and unpacked .*(the CRI's PullImage)"
+  # (An image no PullImage through soci's socket has named: its CRI keychain keeps credentials per
+  # image reference, and would lend them to this pull.)
+  e2e_wipe_images
+  run_ssm "$(params imageTags=v3 imageDigest="$D3")" PREFETCH_KUBELET_CONFIG="$E2E_WORK/no-such-file"
+  expect "[$mode] no kubelet config: soci has no credentials for the CRI's PullImage on containerd's socket; ctr pulls" \
+    $? 0 "pulled and unpacked .*(ctr images pull)"
+  check "[$mode] ... at once (no retries of the CRI's PullImage)" not_in_out "attempt 1/"
+  check "[$mode] ... usable by the CRI" e2e_image_usable "$IMG:v3" soci
+  check "[$mode] ... ImageStatus on the kubelet's endpoint finds it" kubelet_knows "$IMG@$D3" "$IMG:v3" "$IMG@$D3"
+}
+
+# An image with a SOCI index (SOCI index manifest v2, `soci convert`: an image index holding the image
+# and its SOCI index; layers of 10 MiB and more get a zTOC). What the prefetch leaves in soci.
+soci_indexed() { # soci_indexed MODE
+  local mode="$1" before out layers
+  if [ -z "${DSOCI:-}" ]; then
+    rm -rf "$E2E_WORK/images/big-soci"
+    "$E2E_SOCI_DIR/soci" convert --standalone --format oci-dir "$E2E_WORK/images/big" "$E2E_WORK/images/big-soci" >"$E2E_WORK/tmp/convert.log" 2>&1 ||
+      die "soci convert failed: $(tail -3 "$E2E_WORK/tmp/convert.log")"
+    # The converted layout's index names no reference; skopeo copies by name.
+    jq -c '.manifests[0].annotations["org.opencontainers.image.ref.name"] = "latest"' "$E2E_WORK/images/big-soci/index.json" >"$E2E_WORK/tmp/index.json" &&
+      mv "$E2E_WORK/tmp/index.json" "$E2E_WORK/images/big-soci/index.json"
+    DSOCI="$(e2e_push big-soci "$REPO" big-soci)"
+    [ -n "$DSOCI" ] || { notok "[$mode] push of the SOCI-enabled image"; return 0; }
+    echo "# SOCI-enabled image: $DSOCI"
+  fi
+  e2e_wipe_images
+  before="$(blob_requests)"
+  run_ssm "$(params imageTags=big-soci imageDigest="$DSOCI")"
+  expect "[$mode] prefetch of an image with a SOCI index" $? 0 "outcome=pulled"
+  echo "# [$mode] the prefetch made $(($(blob_requests) - before)) blob requests"
+  check "[$mode] ... usable by the CRI" e2e_image_usable "$IMG:big-soci" soci
+  check "[$mode] ... ImageStatus on the kubelet's endpoint finds it" kubelet_knows "$IMG@$DSOCI" "$IMG:big-soci" "$IMG@$DSOCI"
+  check "[$mode] ... the snapshot is local" soci_snapshot_local "$IMG:big-soci"
+  before="$(blob_requests)"
+  out="$(e2e_ctr run --snapshotter soci --rm "$IMG:big-soci" "soci-$mode-$RANDOM" 2>&1)"
+  check "[$mode] ... a container starts from it ($out)" test "$out" = "big image"
+  read_layer
+  check "[$mode] ... and reads a 40 MiB file of a layer with a zTOC without a registry request ($(($(blob_requests) - before)) blob requests)" \
+    test "$(blob_requests)" = "$before"
+  [ "$mode" = lazy ] || return 0
+  # Why ctr pulls there: the CRI's PullImage (PREFETCH_PULL=cri) leaves it lazily loaded.
+  e2e_wipe_images
+  layers="$(grep -c '"remote snapshot successfully prepared' "$E2E_WORK/soci.log")"
+  run_ssm "$(params imageTags=big-soci imageDigest="$DSOCI")" PREFETCH_PULL=cri
+  expect "[$mode] the CRI's PullImage of it (PREFETCH_PULL=cri)" $? 0 "outcome=pulled"
+  layers=$(($(grep -c '"remote snapshot successfully prepared' "$E2E_WORK/soci.log") - layers))
+  check "[$mode] ... leaves it lazily loaded ($layers layers mounted from the registry)" lazily_loaded "$IMG:big-soci" "$layers"
+  before="$(blob_requests)"
+  read_layer
+  check "[$mode] ... whose files come from the registry when read ($(($(blob_requests) - before)) blob requests for a 40 MiB file)" \
+    test "$(blob_requests)" -gt "$before"
+}
+lazily_loaded() { ! soci_snapshot_local "$1" && (($2 > 0)); }
+# A container reads one 40 MiB file of the big image's last layer (its checksum, to stdout).
+read_layer() { e2e_ctr run --snapshotter soci --rm "$IMG:big-soci" "soci-read-$RANDOM" /bin/busybox md5sum /data/blob4 >/dev/null 2>&1; }
