@@ -30,6 +30,12 @@
 
 E2E_SOCI_SOCK=/run/soci-snapshotter-grpc/soci-snapshotter-grpc.sock
 if [ -z "${E2E_IN_NAMESPACE:-}" ]; then
+  # Lazy loading mounts layers with FUSE. Without /dev/fuse (a container without the device) these
+  # cases do not run, and say so: no count, not a pass.
+  if [ ! -c /dev/fuse ]; then
+    echo "skipped: no /dev/fuse (soci-snapshotter's lazy loading needs FUSE): the SOCI node cases did not run"
+    exit 0
+  fi
   # AL2023's containerd (the harness builds it from the Go module proxy like the other versions).
   export E2E_CONTAINERD="${E2E_CONTAINERD:-v2.2.9}"
   e2e_use_soci
