@@ -65,11 +65,12 @@
 #   it in /proc/*/cmdline). The header goes only to the ECR host itself, never to mirrors.
 #   The pull itself goes through the CRI (below), which takes the token in its request (a mode 600
 #   file read by curl) and sends it to the image's own host only.
-# - Pull path: the kubelet's, the CRI's PullImage (gRPC over containerd's socket, with curl): it
+# - Pull path: the kubelet's, the CRI's PullImage (gRPC over the kubelet's image service socket,
+#   containerd's or, on SOCI nodes, soci-snapshotter's; with curl): it
 #   unpacks each layer as it arrives on every version and honours discard_unpacked_layers, so the
 #   prefetch costs what the kubelet's pull costs. Where that is not usable (no curl with HTTP/2, a
 #   snapshotter or platform other than the CRI's, PREFETCH_PULL=ctr, a CRI without the runtime.v1
-#   image service), the one a plain `ctr images pull` takes. containerd 2.x pulls in the daemon
+#   image service, a soci-snapshotter that may load lazily), the one a plain `ctr images pull` takes. containerd 2.x pulls in the daemon
 #   (transfer service), which reads the private hosts dir and unpacks while it downloads: on 2.2
 #   that is seconds faster for 1 GiB than the client-side pull (`--local`), which unpacks after.
 #   1.6 and 1.7 pull in ctr itself. The transfer service only unpacks for the snapshotters of its
