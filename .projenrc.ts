@@ -137,13 +137,16 @@ project.testTask.spawn(project.tasks.tryFind('lint:shell')!);
 const CONTAINERD_2X = 'v2.2.9';
 const CONTAINERD_17 = 'v1.7.29';
 const testNode = project.addTask('test:node', {
-  description: `Run the node script against a real containerd (Debian's 1.6, ${CONTAINERD_2X}, ${CONTAINERD_17}) and registry on loopback (root), and the event-to-node chain`,
+  description: `Run the node script against a real containerd (Debian's 1.6, ${CONTAINERD_2X}, ${CONTAINERD_17}, ${CONTAINERD_2X} with soci-snapshotter) and registry on loopback (root), and the event-to-node chain`,
   exec: 'bash test/node/run.sh',
 });
 testNode.exec('bash test/contract/node-chain.sh');
 testNode.exec(`E2E_CONTAINERD=${CONTAINERD_2X} bash test/node/run.sh`);
 testNode.exec(`E2E_CONTAINERD=${CONTAINERD_2X} bash test/contract/node-chain.sh`);
 testNode.exec(`E2E_CONTAINERD=${CONTAINERD_17} bash test/node/run.sh`);
+// A SOCI node (AL2023's opt-in snapshotter): soci-snapshotter built from the Go module proxy, in front
+// of 2.2; parallel pull (the EKS AMI's config) and lazy mode (test/node/soci.sh).
+testNode.exec(`E2E_CONTAINERD=${CONTAINERD_2X} E2E_ONLY=soci bash test/node/run.sh`);
 project.addTask('bench', {
   description: 'Benchmark cold vs prefetched container start and the script overhead (root)',
   exec: 'bash test/node/bench.sh',

@@ -32,6 +32,10 @@
 #   PREFETCH_BACKOFF_BASE_MS (1000), PREFETCH_BACKOFF_MAX_MS (30000), PREFETCH_PLATFORM (linux/<arch>),
 #   PREFETCH_ECR_CREDENTIAL_PROVIDER (/etc/eks/image-credential-provider/ecr-credential-provider),
 #   PREFETCH_AWS_CLI (aws: the CLI used for get-login-password and describe-images),
+#   PREFETCH_KUBELET_CONFIG (/etc/kubernetes/kubelet/config.json: its imageServiceEndpoint, and its
+#   drop-ins' in <file>.d/*.conf, is where the CRI's PullImage goes; else containerd's socket),
+#   PREFETCH_SOCI_CONFIG (/etc/soci-snapshotter-grpc/config.toml: read when the CRI's snapshotter is
+#   soci; without parallel_pull_unpack, ctr pulls, so that no layer is loaded lazily),
 #   PREFETCH_PULL (auto: the CRI's PullImage when curl speaks HTTP/2 and the snapshotter and platform
 #   are the CRI's, else ctr; cri; ctr).
 #
@@ -61,11 +65,12 @@
 #   it in /proc/*/cmdline). The header goes only to the ECR host itself, never to mirrors.
 #   The pull itself goes through the CRI (below), which takes the token in its request (a mode 600
 #   file read by curl) and sends it to the image's own host only.
-# - Pull path: the kubelet's, the CRI's PullImage (gRPC over containerd's socket, with curl): it
+# - Pull path: the kubelet's, the CRI's PullImage (gRPC over the kubelet's image service socket,
+#   containerd's or, on SOCI nodes, soci-snapshotter's; with curl): it
 #   unpacks each layer as it arrives on every version and honours discard_unpacked_layers, so the
 #   prefetch costs what the kubelet's pull costs. Where that is not usable (no curl with HTTP/2, a
 #   snapshotter or platform other than the CRI's, PREFETCH_PULL=ctr, a CRI without the runtime.v1
-#   image service), the one a plain `ctr images pull` takes. containerd 2.x pulls in the daemon
+#   image service, a soci-snapshotter that may load lazily), the one a plain `ctr images pull` takes. containerd 2.x pulls in the daemon
 #   (transfer service), which reads the private hosts dir and unpacks while it downloads: on 2.2
 #   that is seconds faster for 1 GiB than the client-side pull (`--local`), which unpacks after.
 #   1.6 and 1.7 pull in ctr itself. The transfer service only unpacks for the snapshotters of its
@@ -118,6 +123,8 @@ umask 077
 : "${PREFETCH_PLATFORM:=}"
 : "${PREFETCH_ECR_CREDENTIAL_PROVIDER:=/etc/eks/image-credential-provider/ecr-credential-provider}"
 : "${PREFETCH_AWS_CLI:=aws}"
+: "${PREFETCH_KUBELET_CONFIG:=/etc/kubernetes/kubelet/config.json}"
+: "${PREFETCH_SOCI_CONFIG:=/etc/soci-snapshotter-grpc/config.toml}"
 
 readonly EXIT_OK=0 EXIT_FAIL=1 EXIT_INPUT=2 EXIT_AUTH=3 EXIT_NETWORK=4 \
   EXIT_CONTAINERD=6 EXIT_NOT_FOUND=7
@@ -570,6 +577,10 @@ classify() {
       echo transient ;;
     *"403 Forbidden"*)
       if [[ "$1" =~ $RE_OTHER_403 && "${BASH_REMATCH[1]}" != "$HOST" ]]; then echo transient; else echo auth; fi ;;
+    # The CRI's snapshotter fetches layers itself and has no credentials for them (soci-snapshotter's
+    # parallel pull mode when the PullImage did not go through its CRI keychain): ctr pulls instead,
+    # without the snapshot annotations that make it fetch.
+    *"failed to prepare extraction snapshot"*"no basic auth credentials"*) echo unpack-config ;;
     # A local "not found" (the content store or a snapshotter: a layer blob removed by GC or another
     # client between fetch and unpack) is not the registry's "no such tag": a retry fetches again.
     *"content digest"*"not found"* | *"failed to extract layer"* | *"failed to get reader"* | \
@@ -878,8 +889,8 @@ prefetch_one() { # prefetch_one DIGEST TAG...
       PULLED_WITH="the CRI's PullImage"
       PULL_SECONDS="$(awk -v a="$t0" -v b="${EPOCHREALTIME:-$(date +%s.%N)}" 'BEGIN { printf "%.3f", b - a }')"
     else
-      if ! with_retries "pull ${IMAGE}@${digest}" ctr_pull "${pull[@]}" "${IMAGE}@${digest}"; then
-        say "the transfer service does not unpack for ${SNAPSHOTTER} (not in its unpack_config); pulling with ctr --local"
+      if { soci_lazy && ((${CTR_MAJOR:-0} >= 2)); } || ! with_retries "pull ${IMAGE}@${digest}" ctr_pull "${pull[@]}" "${IMAGE}@${digest}"; then
+        soci_lazy || say "the transfer service does not unpack for ${SNAPSHOTTER} (not in its unpack_config); pulling with ctr --local"
         with_retries "pull ${IMAGE}@${digest}" ctr_pull "${pull[@]}" --local "${IMAGE}@${digest}" ||
           fail "$EXIT_FAIL" failed "pull ${IMAGE}@${digest} --local: $RETRY_ERR"
       fi
@@ -908,14 +919,62 @@ prefetch_one() { # prefetch_one DIGEST TAG...
 # (containerd CRI registryHosts); the token travels in the request body, from a mode 600 file.
 # cri-api runtime/v1 api.proto: PullImageRequest { ImageSpec image = 1; AuthConfig auth = 2; },
 # ImageSpec { string image = 1; }, AuthConfig { string username = 1; string password = 2; }.
-CRI_PULL=""
+CRI_PULL="" CRI_SOCK=""
+# Where the kubelet sends its image requests: its imageServiceEndpoint when set (the last of its config
+# file and drop-ins that sets it), else containerd's socket (the kubelet's default: the runtime's).
+# On EKS AL2023 nodes with SOCI (nodeadm FastContainerImagePull) that is soci-snapshotter's socket,
+# whose CRI keychain keeps each PullImage's credentials for the snapshotter's own registry requests
+# (amazon-eks-ami nodeadm/internal/kubelet/config.go withImageServiceEndpoint; soci-snapshotter
+# service/keychain/cri/v1): in its parallel pull mode a PullImage sent to containerd directly fails
+# with "no basic auth credentials".
+cri_socket() {
+  local f e
+  CRI_SOCK="${CONTAINERD_ADDRESS:-/run/containerd/containerd.sock}"
+  for f in "$PREFETCH_KUBELET_CONFIG" "$PREFETCH_KUBELET_CONFIG".d/*.conf; do
+    [ -r "$f" ] || continue
+    e="$(jq -r '.imageServiceEndpoint // empty' "$f" 2>/dev/null)" || continue
+    case "$e" in
+      unix:///*) CRI_SOCK="${e#unix://}" ;;
+      /*) CRI_SOCK="$e" ;;
+    esac
+  done
+  CRI_SOCK="${CRI_SOCK#unix://}"
+  [ "$CRI_SOCK" = "${CONTAINERD_ADDRESS:-/run/containerd/containerd.sock}" ] || say "the kubelet's image service: ${CRI_SOCK}"
+}
+# soci-snapshotter (the CRI's snapshotter "soci", AL2023 EKS AMIs with FastContainerImagePull) loads an
+# image that has a SOCI index lazily, as FUSE mounts whose files are fetched when read, when the pull
+# hands it the image's snapshot annotations (the CRI's PullImage with disable_snapshot_annotations =
+# false; the 2.1+ transfer service with enable_remote_snapshot_annotations), unless its parallel pull
+# mode is on (soci-snapshotter v0.16.1 snapshot/snapshot.go Prepare, skipRemoteSnapshotPrepare; lazy
+# loading, pull_modes.soci_v2, is its default). A prefetched image must be on disk: where lazy loading
+# may happen, ctr pulls client-side (1.x; 2.x with --local), which passes no annotations, and
+# containerd unpacks every layer into soci's snapshots (test/node/soci.sh). The EKS AMI's soci config
+# enables parallel_pull_unpack (amazon-eks-ami nodeadm/internal/containerd/snapshotter/
+# soci-snapshotter.config.toml): there the CRI's PullImage pulls, in parallel.
+SOCI_LAZY=""
+soci_lazy() {
+  [ "$SNAPSHOTTER" = soci ] || return 1
+  if [ -z "$SOCI_LAZY" ]; then
+    SOCI_LAZY=yes
+    # [pull_modes.parallel_pull_unpack] enable = true
+    if [ -r "$PREFETCH_SOCI_CONFIG" ] && awk '/^[ \t]*\[/ { s = $0; gsub(/[ \t"\047]/, "", s); next }
+      s == "[pull_modes.parallel_pull_unpack]" && /^[ \t]*enable[ \t]*=[ \t]*true([ \t#]|$)/ { f = 1 }
+      END { exit !f }' "$PREFETCH_SOCI_CONFIG"; then
+      SOCI_LAZY=no
+    else
+      say "soci-snapshotter may load images lazily here (no parallel_pull_unpack in ${PREFETCH_SOCI_CONFIG}): pulling with ctr, every layer on disk"
+    fi
+  fi
+  [ "$SOCI_LAZY" = yes ]
+}
 cri_pull_usable() {
   if [ -z "$CRI_PULL" ]; then
     CRI_PULL=no
     case "$PREFETCH_PULL" in
       cri) CRI_PULL=yes ;;
-      auto) command -v curl >/dev/null 2>&1 && [[ "$(curl -V 2>/dev/null)" == *HTTP2* ]] && CRI_PULL=yes ;;
+      auto) command -v curl >/dev/null 2>&1 && [[ "$(curl -V 2>/dev/null)" == *HTTP2* ]] && ! soci_lazy && CRI_PULL=yes ;;
     esac
+    [ "$CRI_PULL" = no ] || cri_socket
   fi
   [ "$CRI_PULL" = yes ]
 }
@@ -932,9 +991,8 @@ varint() { # varint N -> VARINT (printf %b escapes), VARINT_BYTES
   VARINT_BYTES=$((${#VARINT} / 4))
 }
 cri_pull() { # cri_pull REF
-  local ref="$1" sock="${CONTAINERD_ADDRESS:-/run/containerd/containerd.sock}" v_ref v_tok v_spec v_auth n_spec n_auth n_msg
+  local ref="$1" sock="$CRI_SOCK" v_ref v_tok v_spec v_auth n_spec n_auth n_msg
   local LC_ALL=C status msg
-  sock="${sock#unix://}"
   varint "${#ref}"; v_ref="$VARINT"; n_spec=$((1 + VARINT_BYTES + ${#ref}))
   varint "${#TOKEN}"; v_tok="$VARINT"; n_auth=$((5 + 1 + VARINT_BYTES + ${#TOKEN}))
   varint "$n_spec"; v_spec="$VARINT"; n_msg=$((1 + VARINT_BYTES + n_spec))

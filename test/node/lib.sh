@@ -115,6 +115,39 @@ e2e_use_crictl() {
   export E2E_CRICTL
 }
 
+# soci-snapshotter (the snapshotter AL2023 EKS AMIs run with the FastImagePull feature gate), for
+# soci.sh: soci-snapshotter-grpc and the soci CLI, built from the Go module proxy with cgo (its
+# ztoc package links zlib statically: `-l:libz.a`, Debian's zlib1g-dev). The commands are their own
+# module, github.com/awslabs/soci-snapshotter/cmd, which the proxy serves only as a pseudo-version
+# (no tag of its own) and which replaces the root module with `../`: the two are laid out as in the
+# repository. E2E_SOCI_CMD_VERSION is the cmd module at the v0.16.1 commit (the proxy gives both the
+# same time, 2026-09-30T23:32:40Z).
+E2E_SOCI_VERSION=v0.16.1
+E2E_SOCI_CMD_VERSION=v0.0.0-20260930233240-61147fe7c929
+e2e_use_soci() {
+  local dir="$E2E_TOOLS_CACHE/soci-snapshotter-$E2E_SOCI_VERSION" m=github.com/awslabs/soci-snapshotter root cmd
+  if [ ! -x "$dir/soci-snapshotter-grpc" ] || [ ! -x "$dir/soci" ]; then
+    command -v go >/dev/null 2>&1 || die "go is needed to build soci-snapshotter $E2E_SOCI_VERSION"
+    { command -v gcc >/dev/null 2>&1 && [ -f /usr/lib/"$(gcc -print-multiarch 2>/dev/null)"/libz.a ]; } || {
+      log "installing gcc and zlib1g-dev (soci-snapshotter links zlib statically)"
+      { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends gcc libc6-dev zlib1g-dev; } >&2 ||
+        die "apt-get install gcc zlib1g-dev failed"
+    }
+    log "building soci-snapshotter $E2E_SOCI_VERSION with go (once; cached in $dir)"
+    root="$(cd / && GOFLAGS=-mod=mod go mod download -json "$m@$E2E_SOCI_VERSION" | jq -r '.Dir // empty')"
+    cmd="$(cd / && GOFLAGS=-mod=mod go mod download -json "$m/cmd@$E2E_SOCI_CMD_VERSION" | jq -r '.Dir // empty')"
+    { [ -d "$root" ] && [ -d "$cmd" ]; } || die "go mod download of $m $E2E_SOCI_VERSION failed"
+    rm -rf "$dir.tmp" "$dir.src"
+    { mkdir -p "${dir%/*}" && cp -r "$root" "$dir.src" && cp -r "$cmd" "$dir.src/cmd" && chmod -R u+w "$dir.src"; } ||
+      die "cannot copy soci-snapshotter to $dir.src"
+    (cd "$dir.src/cmd" && CGO_ENABLED=1 GOFLAGS=-mod=mod go build -ldflags "-X $m/version.Version=$E2E_SOCI_VERSION" \
+      -o "$dir.tmp/" ./soci-snapshotter-grpc ./soci) >&2 || die "building soci-snapshotter $E2E_SOCI_VERSION failed"
+    rm -rf "$dir" "$dir.src" && mv "$dir.tmp" "$dir"
+  fi
+  E2E_SOCI_DIR="$dir"
+  export E2E_SOCI_DIR
+}
+
 # Re-run the calling script inside a private mount namespace (mounts vanish with it).
 e2e_reexec_in_namespace() {
   [ "$(id -u)" = 0 ] || die "the node tests need root (containerd, runc, mounts)"
@@ -150,6 +183,8 @@ e2e_setup() {
   e2e_write_hosts_toml
 
   e2e_start_registry
+  # A test that needs more on the node before containerd starts (soci.sh: its snapshotter) defines this.
+  if declare -F e2e_before_containerd >/dev/null; then e2e_before_containerd; fi
   e2e_start_containerd
   export CONTAINERD_ADDRESS="$E2E_WORK/containerd/containerd.sock"
   export CONTAINERD_NAMESPACE="$E2E_NS"
@@ -537,8 +572,18 @@ e2e_wipe_images() {
 # own pulls let GC drop the layer blobs after unpacking (internal/cri/server/images/image_pull.go,
 # ChildGCLabelsFilterLayers).
 e2e_image_usable() {
-  local ref="$1" sn="${2:-overlayfs}" target doc config chain="" d
-  target="$(e2e_ctr images ls | awk -v r="$ref" 'NR > 1 && $1 == r { print $3 }')"
+  local ref="$1" sn="${2:-overlayfs}"
+  e2e_chain_id "$ref" || return 1
+  e2e_ctr snapshots --snapshotter "$sn" info "$E2E_CHAIN" 2>/dev/null | jq -e '.Kind == "Committed"' >/dev/null || return 1
+  e2e_ctr content ls "digest==$E2E_CONFIG" | grep -qF "containerd.io/gc.ref.snapshot.$sn=$E2E_CHAIN"
+}
+
+# e2e_chain_id REF: the config digest (E2E_CONFIG) and the chain ID of the layers (E2E_CHAIN) of REF's
+# image for this platform, from the content store.
+e2e_chain_id() {
+  local target doc d
+  E2E_CONFIG="" E2E_CHAIN=""
+  target="$(e2e_ctr images ls | awk -v r="$1" 'NR > 1 && $1 == r { print $3 }')"
   [ -n "$target" ] || return 1
   doc="$(e2e_ctr content get "$target" 2>/dev/null)" || return 1
   if jq -e '.manifests' <<<"$doc" >/dev/null 2>&1; then
@@ -546,14 +591,12 @@ e2e_image_usable() {
       '[.manifests[] | select(.platform.os == "linux" and .platform.architecture == $a)][0].digest // empty' <<<"$doc")"
     doc="$(e2e_ctr content get "$d" 2>/dev/null)" || return 1
   fi
-  config="$(jq -r '.config.digest // empty' <<<"$doc")"
-  [ -n "$config" ] || return 1
-  for d in $(e2e_ctr content get "$config" 2>/dev/null | jq -r '.rootfs.diff_ids[]'); do
-    if [ -z "$chain" ]; then chain="$d"; else chain="sha256:$(printf '%s %s' "$chain" "$d" | sha256sum | cut -d' ' -f1)"; fi
+  E2E_CONFIG="$(jq -r '.config.digest // empty' <<<"$doc")"
+  [ -n "$E2E_CONFIG" ] || return 1
+  for d in $(e2e_ctr content get "$E2E_CONFIG" 2>/dev/null | jq -r '.rootfs.diff_ids[]'); do
+    if [ -z "$E2E_CHAIN" ]; then E2E_CHAIN="$d"; else E2E_CHAIN="sha256:$(printf '%s %s' "$E2E_CHAIN" "$d" | sha256sum | cut -d' ' -f1)"; fi
   done
-  [ -n "$chain" ] || return 1
-  e2e_ctr snapshots --snapshotter "$sn" info "$chain" 2>/dev/null | jq -e '.Kind == "Committed"' >/dev/null || return 1
-  e2e_ctr content ls "digest==$config" | grep -qF "containerd.io/gc.ref.snapshot.$sn=$chain"
+  [ -n "$E2E_CHAIN" ]
 }
 
 # e2e_fill_store N: N more images in k8s.io, as a busy node holds (distinct manifests and configs

@@ -10,6 +10,9 @@
 # Prints "ok"/"not ok" per check and ends with "N passed, N failed"; exit 1 on any failure.
 # shellcheck source=test/node/lib.sh
 source "$(dirname "$0")/lib.sh"
+# E2E_ONLY=soci: a node whose CRI snapshotter is soci-snapshotter (soci.sh), from its start.
+# shellcheck source=test/node/soci.sh
+[ "${E2E_ONLY:-}" = soci ] && source "$(dirname "$0")/soci.sh"
 e2e_reexec_in_namespace "$@"
 set -uo pipefail
 
@@ -197,9 +200,17 @@ drop_leases() {
 }
 # E2E_ONLY=interrupted [E2E_REPEAT=N]: only these cases, N times in a row (flakiness hunt).
 # E2E_ONLY=life: only the cases of node-life.sh (a node as it boots and ages).
+# E2E_ONLY=soci: only the cases of soci.sh (the CRI snapshotter is soci), parallel pull then lazy mode.
 if [ "${E2E_ONLY:-}" = life ]; then
   # shellcheck source=test/node/node-life.sh
   source "$(dirname "$0")/node-life.sh"
+  e2e_summary
+  ((FAILED == 0))
+  exit
+fi
+if [ "${E2E_ONLY:-}" = soci ]; then
+  soci_cases parallel
+  soci_cases lazy
   e2e_summary
   ((FAILED == 0))
   exit
