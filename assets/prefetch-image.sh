@@ -652,7 +652,9 @@ with_retries() {
 # AWS CLI (Python) takes ~0.5 s to start (test/node/token-cost.sh, both against the same endpoint),
 # and a cold pull must cost no more than the kubelet's own. Both make one GetAuthorizationToken call
 # with the node's role (no registryIds: the token is valid for every registry the role may pull
-# from, in the region, so a central registry account's too); neither caches it between runs.
+# from, in the region, so a central registry account's too: ECR API reference, GetAuthorizationToken);
+# neither caches it between runs. The provider gets no environment from the kubelet on EKS nodes
+# (amazon-eks-ami nodeadm/internal/kubelet/image-credential-provider.go writes a config without env).
 ecr_token() {
   local source="$PREFETCH_TOKEN_SOURCE"
   if [ "$source" = auto ]; then
