@@ -32,6 +32,8 @@
 #   PREFETCH_BACKOFF_BASE_MS (1000), PREFETCH_BACKOFF_MAX_MS (30000), PREFETCH_PLATFORM (linux/<arch>),
 #   PREFETCH_ECR_CREDENTIAL_PROVIDER (/etc/eks/image-credential-provider/ecr-credential-provider),
 #   PREFETCH_AWS_CLI (aws: the CLI used for get-login-password and describe-images),
+#   PREFETCH_TOKEN_SOURCE (auto: the ECR token from the kubelet's ecr-credential-provider when it is
+#   executable, which EKS AMIs install, else from `aws ecr get-login-password`; provider; cli),
 #   PREFETCH_KUBELET_CONFIG (/etc/kubernetes/kubelet/config.json: its imageServiceEndpoint, and its
 #   drop-ins' in <file>.d/*.conf, is where the CRI's PullImage goes; else containerd's socket),
 #   PREFETCH_SOCI_CONFIG (/etc/soci-snapshotter-grpc/config.toml: read when the CRI's snapshotter is
@@ -123,6 +125,7 @@ umask 077
 : "${PREFETCH_PLATFORM:=}"
 : "${PREFETCH_ECR_CREDENTIAL_PROVIDER:=/etc/eks/image-credential-provider/ecr-credential-provider}"
 : "${PREFETCH_AWS_CLI:=aws}"
+: "${PREFETCH_TOKEN_SOURCE:=auto}"
 : "${PREFETCH_KUBELET_CONFIG:=/etc/kubernetes/kubelet/config.json}"
 : "${PREFETCH_SOCI_CONFIG:=/etc/soci-snapshotter-grpc/config.toml}"
 
@@ -239,6 +242,7 @@ validate_inputs() {
   [ -z "$PREFETCH_SNAPSHOTTER" ] || check PREFETCH_SNAPSHOTTER "$PREFETCH_SNAPSHOTTER" '^[a-z0-9_.-]{1,64}$'
   [ -z "$PREFETCH_PLATFORM" ] || check PREFETCH_PLATFORM "$PREFETCH_PLATFORM" '^[a-z0-9]+/[a-z0-9]+(/[a-z0-9]+)?$'
   check PREFETCH_PULL "$PREFETCH_PULL" '^(auto|cri|ctr)$'
+  check PREFETCH_TOKEN_SOURCE "$PREFETCH_TOKEN_SOURCE" '^(auto|provider|cli)$'
   # The CRI pulls for the node's platform and its own snapshotter: any other asks for ctr.
   [ -z "$PREFETCH_PLATFORM" ] || [ "$PREFETCH_PULL" != auto ] || PREFETCH_PULL=ctr
 
@@ -644,30 +648,54 @@ with_retries() {
 
 # --------------------------------------------------------------------------------------------
 # ECR credentials, kept in shell variables and mode 600 files only.
+# The kubelet's ecr-credential-provider first: a static Go binary that answers in ~25 ms where the
+# AWS CLI (Python) takes ~0.5 s to start (test/node/token-cost.sh, both against the same endpoint),
+# and a cold pull must cost no more than the kubelet's own. Both make one GetAuthorizationToken call
+# with the node's role (no registryIds: the token is valid for every registry the role may pull
+# from, in the region, so a central registry account's too: ECR API reference, GetAuthorizationToken);
+# neither caches it between runs. The provider gets no environment from the kubelet on EKS nodes
+# (amazon-eks-ami nodeadm/internal/kubelet/image-credential-provider.go writes a config without env).
 ecr_token() {
-  if command -v "$PREFETCH_AWS_CLI" >/dev/null 2>&1; then
-    with_retries "aws ecr get-login-password" "$PREFETCH_AWS_CLI" ecr get-login-password --region "$PREFETCH_REGION"
-    TOKEN="$RETRY_OUT"
-  elif [ -x "$PREFETCH_ECR_CREDENTIAL_PROVIDER" ]; then
+  local source="$PREFETCH_TOKEN_SOURCE"
+  if [ "$source" = auto ]; then
+    if [ -x "$PREFETCH_ECR_CREDENTIAL_PROVIDER" ]; then
+      source=provider
+    elif command -v "$PREFETCH_AWS_CLI" >/dev/null 2>&1; then
+      source=cli
+    else
+      fail "$EXIT_AUTH" auth-failed "no $PREFETCH_ECR_CREDENTIAL_PROVIDER and no aws CLI: cannot get an ECR token"
+    fi
+  fi
+  if [ "$source" = provider ]; then
+    [ -x "$PREFETCH_ECR_CREDENTIAL_PROVIDER" ] ||
+      fail "$EXIT_AUTH" auth-failed "PREFETCH_TOKEN_SOURCE=provider: $PREFETCH_ECR_CREDENTIAL_PROVIDER is not an executable file"
     # The kubelet's credential provider: CredentialProviderRequest on stdin, response on stdout.
     with_retries "ecr-credential-provider" provider_password
-    TOKEN="$RETRY_OUT"
+    source=ecr-credential-provider
   else
-    fail "$EXIT_AUTH" auth-failed "no aws CLI and no $PREFETCH_ECR_CREDENTIAL_PROVIDER: cannot get an ECR token"
+    command -v "$PREFETCH_AWS_CLI" >/dev/null 2>&1 ||
+      fail "$EXIT_AUTH" auth-failed "PREFETCH_TOKEN_SOURCE=cli: no aws CLI ($PREFETCH_AWS_CLI)"
+    with_retries "aws ecr get-login-password" "$PREFETCH_AWS_CLI" ecr get-login-password --region "$PREFETCH_REGION"
+    source="aws ecr get-login-password"
   fi
-  TOKEN="${TOKEN//[$'\r\n ']/}"
+  TOKEN="${RETRY_OUT//[$'\r\n ']/}"
   [ -n "$TOKEN" ] || fail "$EXIT_AUTH" auth-failed "empty ECR token"
-  say "credentials: ECR token obtained (${#TOKEN} characters)"
+  say "credentials: ECR token obtained from ${source} (${#TOKEN} characters)"
 }
 
+# The request names the image; the provider takes the region from its host, and answers with auth
+# keyed by that host (cloud-provider-aws cmd/ecr-credential-provider/main.go). v1 is the version
+# current providers accept (1.37 accepts only v1); an older one answers "group version ... is not
+# supported", and only then is the next version tried (another try would be another API call).
 provider_password() {
   local v
   for v in v1 v1beta1 v1alpha1; do
     printf '{"apiVersion":"credentialprovider.kubelet.k8s.io/%s","kind":"CredentialProviderRequest","image":"%s"}' "$v" "$IMAGE" |
-      "$PREFETCH_ECR_CREDENTIAL_PROVIDER" 2>>"$WORK/provider.err" |
+      "$PREFETCH_ECR_CREDENTIAL_PROVIDER" 2>"$WORK/provider.err" |
       jq -er '.auth | to_entries[0].value.password' && return 0
+    grep -q 'is not supported' "$WORK/provider.err" || break
   done
-  cat "$WORK/provider.err" >&2
+  grep -v '^I[0-9]' "$WORK/provider.err" >&2 # klog's info lines ("Getting creds for ...") are noise
   return 1
 }
 

@@ -148,6 +148,40 @@ e2e_use_soci() {
   export E2E_SOCI_DIR
 }
 
+# The kubelet's ECR credential provider, as on EKS AMIs (/etc/eks/image-credential-provider/), built
+# from the Go module proxy: k8s.io/cloud-provider-aws cmd/ecr-credential-provider. (`go install
+# pkg@version` refuses it: its go.mod has a replace directive; it is built inside the module.)
+E2E_ECR_PROVIDER_VERSION=v1.37.1
+e2e_use_ecr_credential_provider() {
+  local dir="$E2E_TOOLS_CACHE/ecr-credential-provider-$E2E_ECR_PROVIDER_VERSION" m=k8s.io/cloud-provider-aws src
+  if [ ! -x "$dir/ecr-credential-provider" ]; then
+    command -v go >/dev/null 2>&1 || die "go is needed to build ecr-credential-provider $E2E_ECR_PROVIDER_VERSION"
+    log "building ecr-credential-provider $E2E_ECR_PROVIDER_VERSION with go (once; cached in $dir)"
+    src="$(cd / && GOFLAGS=-mod=mod go mod download -json "$m@$E2E_ECR_PROVIDER_VERSION" | jq -r '.Dir // empty')"
+    [ -d "$src" ] || die "go mod download $m@$E2E_ECR_PROVIDER_VERSION failed"
+    rm -rf "$dir.tmp" "$dir.src"
+    { mkdir -p "${dir%/*}" && cp -r "$src" "$dir.src" && chmod -R u+w "$dir.src"; } || die "cannot copy $src to $dir.src"
+    (cd "$dir.src" && CGO_ENABLED=0 GOFLAGS=-mod=mod go build -ldflags "-X main.gitVersion=$E2E_ECR_PROVIDER_VERSION" \
+      -o "$dir.tmp/" ./cmd/ecr-credential-provider) >&2 || die "building ecr-credential-provider $E2E_ECR_PROVIDER_VERSION failed"
+    rm -rf "$dir" "$dir.src" && mv "$dir.tmp" "$dir"
+  fi
+  E2E_ECR_PROVIDER="$dir/ecr-credential-provider"
+  export E2E_ECR_PROVIDER
+}
+
+# The ECR API endpoint (GetAuthorizationToken, fake-ecr-api.js) on plain HTTP, and the environment
+# the real clients need to use it: static fake credentials, no instance metadata, the endpoint.
+E2E_ECR_API=127.0.0.1:4566
+e2e_start_ecr_api() { # e2e_start_ecr_api STATE_DIR
+  export AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY
+  export AWS_EC2_METADATA_DISABLED=true AWS_ENDPOINT_URL_ECR="http://$E2E_ECR_API"
+  unset AWS_PROFILE AWS_SESSION_TOKEN
+  setpriv --pdeathsig KILL node "${E2E_REPO_ROOT}/test/node/fake-ecr-api.js" --listen "$E2E_ECR_API" \
+    --state "$1" --region "$E2E_REGION" >>"$1/ecr-api.out" 2>&1 &
+  E2E_PIDS+=("$!")
+  e2e_poll curl -s -o /dev/null "http://$E2E_ECR_API/" || die "fake ECR API did not start: $(tail -5 "$1/ecr-api.out")"
+}
+
 # Re-run the calling script inside a private mount namespace (mounts vanish with it).
 e2e_reexec_in_namespace() {
   [ "$(id -u)" = 0 ] || die "the node tests need root (containerd, runc, mounts)"
@@ -156,6 +190,7 @@ e2e_reexec_in_namespace() {
     # Builds need the network: before entering the namespace.
     e2e_use_containerd
     e2e_use_crictl
+    e2e_use_ecr_credential_provider
     export E2E_IN_NAMESPACE=1
     exec unshare -m -n --propagation private bash "$0" "$@"
   fi

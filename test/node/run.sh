@@ -198,9 +198,58 @@ drop_leases() {
   # shellcheck disable=SC2086 # one lease ID per word
   [ -z "$leases" ] || e2e_ctr leases rm --sync $leases >/dev/null
 }
+# The token from the REAL kubelet credential provider (ecr-credential-provider, built from the Go
+# module proxy: lib.sh) and from the aws CLI, per PREFETCH_TOKEN_SOURCE. The provider asks
+# fake-ecr-api.js (ECR's GetAuthorizationToken, the shim's token and failure modes) with the
+# endpoint overridden, static fake credentials and no instance metadata.
+token_sources() {
+  echo "# the ECR token: the real ecr-credential-provider first, the aws CLI otherwise"
+  local provider=(PREFETCH_ECR_CREDENTIAL_PROVIDER="$E2E_ECR_PROVIDER") api="$AWS_SHIM_STATE/ecr-api.log" n calls
+  [ -n "${E2E_ECR_API_STARTED:-}" ] || { e2e_start_ecr_api "$AWS_SHIM_STATE"; E2E_ECR_API_STARTED=1; }
+  touch "$api" "$AWS_SHIM_STATE/calls.log"
+  e2e_wipe_images
+  n="$(wc -l <"$api")" calls="$(grep -c get-login-password "$AWS_SHIM_STATE/calls.log")"
+  run_ssm "$(params imageTags=v1 imageDigest="$D1")" "${provider[@]}"
+  expect "auto, provider present: pulled with the provider's token" $? 0 "credentials: ECR token obtained from ecr-credential-provider \\(${#E2E_TOKEN} characters\\)"
+  check "... one GetAuthorizationToken from the provider, without registryIds; the aws CLI not asked" \
+    test "$(tail -n +$((n + 1)) "$api")-$(grep -c get-login-password "$AWS_SHIM_STATE/calls.log")" = "registryIds=--$calls"
+  check "... and the image is complete" test "$(ref_digest "$IMG:v1")" = "$D1"
+  e2e_wipe_images
+  n="$(wc -l <"$api")"
+  run_ssm "$(params imageTags=v1 imageDigest="$D1")" "${provider[@]}" PREFETCH_TOKEN_SOURCE=cli
+  expect "PREFETCH_TOKEN_SOURCE=cli, provider present: the aws CLI's token" $? 0 "obtained from aws ecr get-login-password"
+  check "... the provider not run" test "$(wc -l <"$api")" = "$n"
+  e2e_wipe_images
+  run_ssm "$(params imageTags=v1 imageDigest="$D1")" PREFETCH_TOKEN_SOURCE=provider PREFETCH_ECR_CREDENTIAL_PROVIDER=/nonexistent/provider
+  expect "PREFETCH_TOKEN_SOURCE=provider without the provider -> auth exit code" $? 3 "/nonexistent/provider is not an executable file"
+  run_ssm "$(params imageTags=v1 imageDigest="$D1")" PREFETCH_TOKEN_SOURCE=kubelet
+  expect "PREFETCH_TOKEN_SOURCE=kubelet -> bad input" $? 2 "PREFETCH_TOKEN_SOURCE is invalid"
+  run_ssm "$(params imageTags=v1 imageDigest="$D1")" PREFETCH_ECR_CREDENTIAL_PROVIDER=/nonexistent/provider PREFETCH_AWS_CLI=/nonexistent/aws
+  expect "auto, neither provider nor CLI -> auth exit code" $? 3 "no /nonexistent/provider and no aws CLI"
+  echo auth >"$AWS_SHIM_STATE/mode"
+  n="$(wc -l <"$api")"
+  run_ssm "$(params imageTags=v1 imageDigest="$D1")" "${provider[@]}"
+  expect "provider: AccessDenied -> auth exit code" $? 3 "ecr-credential-provider: authentication failed: .*AccessDeniedException"
+  check "... asked once (no retry, no other request version)" test "$(($(wc -l <"$api") - n))" = 1
+  check "... the provider's info lines are not in the output" bash -c "! grep -q 'Getting creds for' '$OUT'"
+  # The SDK retries throttling itself (3 attempts a run); 4 refusals outlast one run of the provider.
+  echo throttle >"$AWS_SHIM_STATE/mode"
+  echo 4 >"$AWS_SHIM_STATE/throttle-count"
+  n="$(wc -l <"$api")"
+  run_ssm "$(params imageTags=v1 imageDigest="$D1")" "${provider[@]}"
+  expect "provider: throttled past the SDK's retries -> the script retries, pulled" $? 0 "ecr-credential-provider: attempt 1/5 failed: .*ThrottlingException"
+  check "... 5 requests (3 + 2)" test "$(($(wc -l <"$api") - n))" = 5
+  echo wrong-token >"$AWS_SHIM_STATE/mode"
+  e2e_wipe_images
+  run_ssm "$(params imageTags=v1 imageDigest="$D1")" "${provider[@]}"
+  expect "provider: a token the registry rejects -> auth exit code" $? 3 "outcome=auth-failed"
+  rm -f "$AWS_SHIM_STATE/mode"
+}
+
 # E2E_ONLY=interrupted [E2E_REPEAT=N]: only these cases, N times in a row (flakiness hunt).
 # E2E_ONLY=life: only the cases of node-life.sh (a node as it boots and ages).
 # E2E_ONLY=soci: only the cases of soci.sh (the CRI snapshotter is soci), parallel pull then lazy mode.
+# E2E_ONLY=token: only the cases of token_sources (the real ecr-credential-provider, the aws CLI).
 if [ "${E2E_ONLY:-}" = life ]; then
   # shellcheck source=test/node/node-life.sh
   source "$(dirname "$0")/node-life.sh"
@@ -211,6 +260,12 @@ fi
 if [ "${E2E_ONLY:-}" = soci ]; then
   soci_cases parallel
   soci_cases lazy
+  e2e_summary
+  ((FAILED == 0))
+  exit
+fi
+if [ "${E2E_ONLY:-}" = token ]; then
+  token_sources
   e2e_summary
   ((FAILED == 0))
   exit
@@ -634,6 +689,8 @@ run_ssm "$(params imageTags=v1 imageDigest="$D1" pinImages=true)" PREFETCH_AWS_C
   PREFETCH_ECR_CREDENTIAL_PROVIDER="$E2E_WORK/tmp/ecr-credential-provider"
 expect "pull with the node's ecr-credential-provider" $? 0 "outcome=pulled"
 check "pinImages=true labels io.cri-containerd.pinned=pinned" bash -c "[[ '$(ref_labels "$IMG:v1")' == *io.cri-containerd.pinned=pinned* ]]"
+
+token_sources
 
 echo "# a snapshotter other than the transfer service's (2.x: unpacked with ctr --local)"
 e2e_wipe_images
