@@ -38,6 +38,9 @@ BENCH_SMALL_ROUNDS="${BENCH_SMALL_ROUNDS:-11}"
 REPO=bench/big
 
 e2e_setup
+# The token as on an EKS node: the real ecr-credential-provider (built from the Go module proxy)
+# against a fake ECR API on loopback, so the script's cold time includes getting it.
+e2e_start_ecr_api "$AWS_SHIM_STATE"
 log "building a $((BENCH_LAYERS * BENCH_LAYER_MB)) MiB image (${BENCH_LAYERS} x ${BENCH_LAYER_MB} MiB random layers)"
 e2e_build_image big "$BENCH_LAYER_MB" "$BENCH_LAYERS" "bench ready" >/dev/null
 e2e_build_image warm 1 0 "warm" >/dev/null
@@ -67,7 +70,7 @@ bare_pull() {
 script_pull() {
   env PREFETCH_ACCOUNT_ID="$E2E_ACCOUNT" PREFETCH_REGION="$E2E_REGION" PREFETCH_REPOSITORY="$REPO" \
     PREFETCH_IMAGE_TAGS=v1 PREFETCH_IMAGE_DIGEST="$DIGEST" PREFETCH_JITTER_SECONDS=0 \
-    "${E2E_BASH:-bash}" "$E2E_SCRIPT" >"$E2E_WORK/script.out" 2>&1 || { cat "$E2E_WORK/script.out" >&2; die "script failed"; }
+    PREFETCH_ECR_CREDENTIAL_PROVIDER="$E2E_ECR_PROVIDER" "${E2E_BASH:-bash}" "$E2E_SCRIPT" >"$E2E_WORK/script.out" 2>&1 || { cat "$E2E_WORK/script.out" >&2; die "script failed"; }
   tail -n 1 "$E2E_WORK/script.out" >&2
   # The script's own pull step (the CRI's PullImage or ctr; 0 when the image was present).
   SCRIPT_PULL="$(sed -n 's/.*pulled and unpacked .* in \([0-9.]*\)s (.*/\1/p' "$E2E_WORK/script.out")"
