@@ -68,6 +68,8 @@ export class PrefetchOutcome {
   public static readonly SKIPPED_NOT_AN_IMAGE = new PrefetchOutcome('skipped-not-an-image', false);
   /** Another run on the node held the image's lock. */
   public static readonly SKIPPED_LOCKED = new PrefetchOutcome('skipped-locked', false);
+  /** The node's tag already points at a newer push of that tag (this push's event arrived late). */
+  public static readonly SKIPPED_SUPERSEDED = new PrefetchOutcome('skipped-superseded', false);
   /** An unexpected local failure (exit 1). */
   public static readonly FAILED = new PrefetchOutcome('failed', true);
   /** A parameter was refused (exit 2). */
@@ -80,13 +82,15 @@ export class PrefetchOutcome {
   public static readonly CONTAINERD_UNAVAILABLE = new PrefetchOutcome('containerd-unavailable', true);
   /** The tag or digest does not exist (exit 7). */
   public static readonly NOT_FOUND = new PrefetchOutcome('not-found', true);
+  /** The node's shell is older than bash 4.2 (exit 1). */
+  public static readonly UNSUPPORTED_SHELL = new PrefetchOutcome('unsupported-shell', true);
 
   /** Every outcome the script prints, in the order of the README's exit-code table. */
   public static readonly ALL: PrefetchOutcome[] = [
     PrefetchOutcome.PULLED, PrefetchOutcome.PRESENT, PrefetchOutcome.NOTHING, PrefetchOutcome.SKIPPED_DISK,
     PrefetchOutcome.SKIPPED_PLATFORM, PrefetchOutcome.SKIPPED_NOT_AN_IMAGE, PrefetchOutcome.SKIPPED_LOCKED,
-    PrefetchOutcome.FAILED, PrefetchOutcome.BAD_INPUT, PrefetchOutcome.AUTH_FAILED, PrefetchOutcome.REGISTRY_FAILED,
-    PrefetchOutcome.CONTAINERD_UNAVAILABLE, PrefetchOutcome.NOT_FOUND,
+    PrefetchOutcome.SKIPPED_SUPERSEDED, PrefetchOutcome.FAILED, PrefetchOutcome.UNSUPPORTED_SHELL, PrefetchOutcome.BAD_INPUT,
+    PrefetchOutcome.AUTH_FAILED, PrefetchOutcome.REGISTRY_FAILED, PrefetchOutcome.CONTAINERD_UNAVAILABLE, PrefetchOutcome.NOT_FOUND,
   ];
 
   private constructor(
