@@ -76,6 +76,25 @@ e2e_go_install() {
   rm -rf "$dir" && mv "$dir.tmp" "$dir"
 }
 
+# e2e_module_src MODULE@VERSION DEST: a module's source from the Go module proxy, copied writable to DEST.
+e2e_module_src() {
+  local src
+  src="$(cd / && GOFLAGS=-mod=mod go mod download -json "$1" | jq -r '.Dir // empty')"
+  [ -d "$src" ] || die "go mod download $1 failed"
+  { mkdir -p "${2%/*}" && cp -r "$src" "$2" && chmod -R u+w "$2"; } || die "cannot copy $src to $2"
+}
+
+# e2e_go_build DIR SRC CGO GO_BUILD_ARG...: `go build` inside the module at SRC (`go install
+# pkg@version` refuses modules with replace or exclude directives), binaries into DIR, atomically;
+# SRC (a copy from e2e_module_src under DIR's parent) is removed.
+e2e_go_build() {
+  local dir="$1" src="$2" cgo="$3"
+  shift 3
+  rm -rf "$dir.tmp"
+  (cd "$src" && CGO_ENABLED="$cgo" GOFLAGS=-mod=mod go build -o "$dir.tmp/" "$@") >&2 || die "go build $* in $src failed"
+  rm -rf "$dir" "$src" && mv "$dir.tmp" "$dir"
+}
+
 # The containerd under test: Debian's 1.6 unless E2E_CONTAINERD names a 1.7 or 2.x release
 # (vX.Y.Z), which is built from its module source (containerd, ctr and the runc shim; runc stays
 # Debian's) and put first on PATH, where the node script finds it as it finds a node's. (`go
@@ -94,17 +113,13 @@ e2e_use_containerd() {
 }
 
 e2e_build_containerd() { # e2e_build_containerd VERSION MODULE DIR
-  local v="$1" m="$2" dir="$3" src
+  local v="$1" m="$2" dir="$3"
   command -v go >/dev/null 2>&1 || die "go is needed to build containerd $v"
   log "building containerd $v with go (once; cached in $dir)"
-  src="$(cd / && GOFLAGS=-mod=mod go mod download -json "$m@$v" | jq -r '.Dir // empty')"
-  [ -d "$src" ] || die "go mod download $m@$v failed"
-  rm -rf "$dir.tmp" "$dir.src"
-  { mkdir -p "${dir%/*}" && cp -r "$src" "$dir.src" && chmod -R u+w "$dir.src"; } || die "cannot copy $src to $dir.src"
-  (cd "$dir.src" && CGO_ENABLED=0 GOFLAGS=-mod=mod go build -tags "no_btrfs no_devmapper no_zfs no_aufs" \
-    -ldflags "-X $m/version.Version=$v" -o "$dir.tmp/" ./cmd/containerd ./cmd/ctr ./cmd/containerd-shim-runc-v2) >&2 ||
-    die "building containerd $v failed"
-  rm -rf "$dir" "$dir.src" && mv "$dir.tmp" "$dir"
+  rm -rf "$dir.src"
+  e2e_module_src "$m@$v" "$dir.src"
+  e2e_go_build "$dir" "$dir.src" 0 -tags "no_btrfs no_devmapper no_zfs no_aufs" -ldflags "-X $m/version.Version=$v" \
+    ./cmd/containerd ./cmd/ctr ./cmd/containerd-shim-runc-v2
 }
 
 # crictl, to ask the CRI plugin itself (ImageStatus) as the kubelet does.
@@ -125,7 +140,7 @@ e2e_use_crictl() {
 E2E_SOCI_VERSION=v0.16.1
 E2E_SOCI_CMD_VERSION=v0.0.0-20260930233240-61147fe7c929
 e2e_use_soci() {
-  local dir="$E2E_TOOLS_CACHE/soci-snapshotter-$E2E_SOCI_VERSION" m=github.com/awslabs/soci-snapshotter root cmd
+  local dir="$E2E_TOOLS_CACHE/soci-snapshotter-$E2E_SOCI_VERSION" m=github.com/awslabs/soci-snapshotter
   if [ ! -x "$dir/soci-snapshotter-grpc" ] || [ ! -x "$dir/soci" ]; then
     command -v go >/dev/null 2>&1 || die "go is needed to build soci-snapshotter $E2E_SOCI_VERSION"
     { command -v gcc >/dev/null 2>&1 && [ -f /usr/lib/"$(gcc -print-multiarch 2>/dev/null)"/libz.a ]; } || {
@@ -134,15 +149,12 @@ e2e_use_soci() {
         die "apt-get install gcc zlib1g-dev failed"
     }
     log "building soci-snapshotter $E2E_SOCI_VERSION with go (once; cached in $dir)"
-    root="$(cd / && GOFLAGS=-mod=mod go mod download -json "$m@$E2E_SOCI_VERSION" | jq -r '.Dir // empty')"
-    cmd="$(cd / && GOFLAGS=-mod=mod go mod download -json "$m/cmd@$E2E_SOCI_CMD_VERSION" | jq -r '.Dir // empty')"
-    { [ -d "$root" ] && [ -d "$cmd" ]; } || die "go mod download of $m $E2E_SOCI_VERSION failed"
-    rm -rf "$dir.tmp" "$dir.src"
-    { mkdir -p "${dir%/*}" && cp -r "$root" "$dir.src" && cp -r "$cmd" "$dir.src/cmd" && chmod -R u+w "$dir.src"; } ||
-      die "cannot copy soci-snapshotter to $dir.src"
-    (cd "$dir.src/cmd" && CGO_ENABLED=1 GOFLAGS=-mod=mod go build -ldflags "-X $m/version.Version=$E2E_SOCI_VERSION" \
-      -o "$dir.tmp/" ./soci-snapshotter-grpc ./soci) >&2 || die "building soci-snapshotter $E2E_SOCI_VERSION failed"
-    rm -rf "$dir" "$dir.src" && mv "$dir.tmp" "$dir"
+    rm -rf "$dir.src"
+    e2e_module_src "$m@$E2E_SOCI_VERSION" "$dir.src"
+    rm -rf "$dir.src/cmd"
+    e2e_module_src "$m/cmd@$E2E_SOCI_CMD_VERSION" "$dir.src/cmd"
+    e2e_go_build "$dir" "$dir.src/cmd" 1 -ldflags "-X $m/version.Version=$E2E_SOCI_VERSION" ./soci-snapshotter-grpc ./soci
+    rm -rf "$dir.src"
   fi
   E2E_SOCI_DIR="$dir"
   export E2E_SOCI_DIR
@@ -153,17 +165,13 @@ e2e_use_soci() {
 # pkg@version` refuses it: its go.mod has a replace directive; it is built inside the module.)
 E2E_ECR_PROVIDER_VERSION=v1.37.1
 e2e_use_ecr_credential_provider() {
-  local dir="$E2E_TOOLS_CACHE/ecr-credential-provider-$E2E_ECR_PROVIDER_VERSION" m=k8s.io/cloud-provider-aws src
+  local dir="$E2E_TOOLS_CACHE/ecr-credential-provider-$E2E_ECR_PROVIDER_VERSION" m=k8s.io/cloud-provider-aws
   if [ ! -x "$dir/ecr-credential-provider" ]; then
     command -v go >/dev/null 2>&1 || die "go is needed to build ecr-credential-provider $E2E_ECR_PROVIDER_VERSION"
     log "building ecr-credential-provider $E2E_ECR_PROVIDER_VERSION with go (once; cached in $dir)"
-    src="$(cd / && GOFLAGS=-mod=mod go mod download -json "$m@$E2E_ECR_PROVIDER_VERSION" | jq -r '.Dir // empty')"
-    [ -d "$src" ] || die "go mod download $m@$E2E_ECR_PROVIDER_VERSION failed"
-    rm -rf "$dir.tmp" "$dir.src"
-    { mkdir -p "${dir%/*}" && cp -r "$src" "$dir.src" && chmod -R u+w "$dir.src"; } || die "cannot copy $src to $dir.src"
-    (cd "$dir.src" && CGO_ENABLED=0 GOFLAGS=-mod=mod go build -ldflags "-X main.gitVersion=$E2E_ECR_PROVIDER_VERSION" \
-      -o "$dir.tmp/" ./cmd/ecr-credential-provider) >&2 || die "building ecr-credential-provider $E2E_ECR_PROVIDER_VERSION failed"
-    rm -rf "$dir" "$dir.src" && mv "$dir.tmp" "$dir"
+    rm -rf "$dir.src"
+    e2e_module_src "$m@$E2E_ECR_PROVIDER_VERSION" "$dir.src"
+    e2e_go_build "$dir" "$dir.src" 0 -ldflags "-X main.gitVersion=$E2E_ECR_PROVIDER_VERSION" ./cmd/ecr-credential-provider
   fi
   E2E_ECR_PROVIDER="$dir/ecr-credential-provider"
   export E2E_ECR_PROVIDER
